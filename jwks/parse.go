@@ -1,0 +1,168 @@
+package jwks
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	ijws "github.com/tokenguard/tokenguard/internal/jws"
+)
+
+// Key is one verification key from a key set.
+type Key struct {
+	// ID is the JWK's kid; empty when the JWK has none.
+	ID string
+	// Algorithm is the JWK's alg; empty when the JWK does not restrict it.
+	Algorithm string
+	// Public is an *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey.
+	Public crypto.PublicKey
+}
+
+// Skipped describes a JWK that was left out of the set and why. Skipping is
+// normal (an encryption key, an unknown key type) and never fails a refresh.
+type Skipped struct {
+	Index  int
+	ID     string
+	Reason string
+}
+
+// parsed is the immutable result of one successful fetch.
+type parsed struct {
+	keys    []Key
+	skipped []Skipped
+	// index maps (kid, alg) to the keys usable for that pair. The kid ""
+	// entry of an alg lists every key usable for that alg, so a token without
+	// a kid can still be verified against a set that names its keys.
+	index map[lookup][]Key
+}
+
+type lookup struct{ kid, alg string }
+
+// Parse reads a JWK Set document (RFC 7517 §5). Keys that cannot verify
+// signatures are skipped: use "enc", key_ops without "verify", symmetric
+// keys, unknown key types, RSA moduli under 2048 bits, and an alg this
+// library does not verify. At most maxKeys entries are accepted.
+func Parse(doc []byte, maxKeys int) (keys []Key, skipped []Skipped, err error) {
+	p, err := parse(doc, maxKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.keys, p.skipped, nil
+}
+
+func parse(doc []byte, maxKeys int) (*parsed, error) {
+	var set struct {
+		Keys *[]json.RawMessage `json:"keys"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if err := dec.Decode(&set); err != nil {
+		return nil, fmt.Errorf("not a JWK Set: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("not a JWK Set: trailing data after the JSON object")
+	}
+	if set.Keys == nil {
+		return nil, errors.New(`not a JWK Set: no "keys" member`)
+	}
+	if maxKeys > 0 && len(*set.Keys) > maxKeys {
+		return nil, fmt.Errorf("JWK Set has %d keys, more than the limit of %d", len(*set.Keys), maxKeys)
+	}
+	p := &parsed{index: make(map[lookup][]Key)}
+	for i, raw := range *set.Keys {
+		k, reason := parseKey(raw)
+		if reason != "" {
+			p.skipped = append(p.skipped, Skipped{Index: i, ID: k.ID, Reason: reason})
+			continue
+		}
+		p.keys = append(p.keys, k)
+		for _, alg := range ijws.Algorithms {
+			if k.Algorithm != "" && k.Algorithm != alg {
+				continue
+			}
+			if !ijws.KeyFits(alg, k.Public) {
+				continue
+			}
+			p.index[lookup{k.ID, alg}] = append(p.index[lookup{k.ID, alg}], k)
+			if k.ID != "" {
+				p.index[lookup{"", alg}] = append(p.index[lookup{"", alg}], k)
+			}
+		}
+	}
+	return p, nil
+}
+
+// parseKey returns the key or, when it must be skipped, a reason.
+func parseKey(raw json.RawMessage) (Key, string) {
+	// Read the members we police ourselves before jwx sees the key, so a key
+	// jwx cannot parse is still reported with its kid.
+	var hdr struct {
+		Kty    string   `json:"kty"`
+		Kid    string   `json:"kid"`
+		Alg    string   `json:"alg"`
+		Use    string   `json:"use"`
+		KeyOps []string `json:"key_ops"`
+	}
+	if err := json.Unmarshal(raw, &hdr); err != nil {
+		return Key{}, "not a JSON object with string members: " + err.Error()
+	}
+	k := Key{ID: hdr.Kid, Algorithm: hdr.Alg}
+	if hdr.Use != "" && hdr.Use != "sig" {
+		return k, fmt.Sprintf("use %q is not sig", hdr.Use)
+	}
+	if hdr.KeyOps != nil && !contains(hdr.KeyOps, "verify") {
+		return k, "key_ops does not include verify"
+	}
+	switch hdr.Kty {
+	case "RSA", "EC", "OKP":
+	default:
+		return k, fmt.Sprintf("key type %q cannot verify with a public key", hdr.Kty)
+	}
+	if hdr.Alg != "" && !ijws.Supported(hdr.Alg) {
+		return k, fmt.Sprintf("alg %q is not a supported signature algorithm", hdr.Alg)
+	}
+	jk, err := jwk.ParseKey(raw)
+	if err != nil {
+		return k, "invalid JWK: " + err.Error()
+	}
+	pub, err := jk.PublicKey()
+	if err != nil {
+		return k, "no public key: " + err.Error()
+	}
+	var rawKey any
+	if err := jwk.Export(pub, &rawKey); err != nil {
+		return k, "cannot export key: " + err.Error()
+	}
+	switch pk := rawKey.(type) {
+	case *rsa.PublicKey:
+		if pk.N.BitLen() < ijws.MinRSABits {
+			return k, fmt.Sprintf("RSA modulus of %d bits is under %d", pk.N.BitLen(), ijws.MinRSABits)
+		}
+		k.Public = pk
+	case *ecdsa.PublicKey:
+		k.Public = pk
+	case ed25519.PublicKey:
+		k.Public = pk
+	default:
+		return k, fmt.Sprintf("key of type %T cannot verify signatures", rawKey)
+	}
+	if hdr.Alg != "" && !ijws.KeyFits(hdr.Alg, k.Public) {
+		return k, fmt.Sprintf("key does not fit its own alg %q", hdr.Alg)
+	}
+	return k, ""
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

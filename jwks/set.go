@@ -1,0 +1,370 @@
+// Package jwks keeps one authorization server's JSON Web Key Set (RFC 7517)
+// fresh in memory: a background refresh paced by the server's Cache-Control,
+// one coalesced and rate-limited refresh when a token names an unknown key,
+// and the last good set kept (for a bounded time) when a refresh fails.
+package jwks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/fetch"
+)
+
+var (
+	// ErrUnknownKey means no key in the current set fits the token's kid and
+	// alg, and a refresh either ran without finding one or is rate-limited.
+	ErrUnknownKey = errors.New("jwks: no matching key")
+	// ErrUnavailable means the set cannot decide: it was never fetched, it is
+	// older than MaxStaleness, or the refresh a lookup needed failed.
+	ErrUnavailable = errors.New("jwks: key set unavailable")
+	// ErrClosed is returned by a Set after Close.
+	ErrClosed = errors.New("jwks: set closed")
+)
+
+// Options configures a Set. The zero value is usable; each field says its default.
+type Options struct {
+	// HTTPClient fetches the set. Nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// FetchTimeout bounds one fetch. Zero means 10s.
+	FetchTimeout time.Duration
+	// MaxBytes caps the document size. Zero means 1 MiB.
+	MaxBytes int64
+	// MaxKeys caps the number of JWKs in a document. Zero means 100.
+	MaxKeys int
+	// MinRefreshInterval is the shortest time between background refreshes,
+	// also used after a failed refresh and for "no-store"/"no-cache"
+	// responses. Zero means 1 minute.
+	MinRefreshInterval time.Duration
+	// MaxRefreshInterval is the longest time between background refreshes,
+	// also used when the response has no max-age. Zero means 1 hour.
+	MaxRefreshInterval time.Duration
+	// UnknownKeyCooldown is the least time between two refreshes caused by
+	// unknown key ids, so a flood of random kids costs the authorization
+	// server at most one fetch per cooldown. Zero means 5s.
+	UnknownKeyCooldown time.Duration
+	// MaxStaleness is how long the last good set is used while refreshes
+	// fail. Zero means 24 hours.
+	MaxStaleness time.Duration
+	// InsecureAllowHTTP accepts an http:// URL. Only for tests and development.
+	InsecureAllowHTTP bool
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// OnError is told of every failed refresh and of skipped keys. Nil
+	// means errors are only visible through LastError.
+	OnError func(error)
+}
+
+func (o *Options) defaults() {
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = 10 * time.Second
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 1 << 20
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = 100
+	}
+	if o.MinRefreshInterval <= 0 {
+		o.MinRefreshInterval = time.Minute
+	}
+	if o.MaxRefreshInterval <= 0 {
+		o.MaxRefreshInterval = time.Hour
+	}
+	if o.MaxRefreshInterval < o.MinRefreshInterval {
+		o.MaxRefreshInterval = o.MinRefreshInterval
+	}
+	if o.UnknownKeyCooldown <= 0 {
+		o.UnknownKeyCooldown = 5 * time.Second
+	}
+	if o.MaxStaleness <= 0 {
+		o.MaxStaleness = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Set is a cached key set for one JWKS URL. It is safe for concurrent use.
+type Set struct {
+	url  string
+	opts Options
+
+	cur atomic.Pointer[snapshot]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	wake   chan time.Duration // tells the background loop when to run next
+
+	mu          sync.Mutex
+	closed      bool
+	inflight    *flight
+	lastKidTrip time.Time // start of the last fetch an unknown kid caused
+	lastErr     error
+	fetches     int
+}
+
+type snapshot struct {
+	*parsed
+	fetchedAt time.Time
+}
+
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// New fetches the key set at url once, so that a misconfigured URL fails at
+// start-up, and starts the background refresh. ctx bounds the first fetch
+// only; Close stops the refresh.
+func New(ctx context.Context, url string, opts Options) (*Set, error) {
+	opts.defaults()
+	if _, err := fetch.CheckURL(url, opts.InsecureAllowHTTP); err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	s := &Set{url: url, opts: opts, wake: make(chan time.Duration, 1)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	f, _ := s.startFlight(false)
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		s.Close()
+		return nil, fmt.Errorf("jwks: first fetch of %s: %w", url, ctx.Err())
+	}
+	if f.err != nil {
+		s.Close()
+		return nil, f.err
+	}
+	s.wg.Add(1)
+	go s.loop()
+	return s, nil
+}
+
+// URL returns the key set's URL.
+func (s *Set) URL() string { return s.url }
+
+// Keys returns the keys of the current set.
+func (s *Set) Keys() []Key {
+	if c := s.cur.Load(); c != nil {
+		return append([]Key(nil), c.keys...)
+	}
+	return nil
+}
+
+// LastError returns the error of the most recent refresh, nil if it succeeded.
+func (s *Set) LastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// Fetches returns how many fetches this set has started.
+func (s *Set) Fetches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetches
+}
+
+// Lookup returns the keys that can verify a token signed with alg under kid
+// (kid may be empty). On a miss it triggers at most one refresh per
+// UnknownKeyCooldown, shared by every concurrent caller, and waits for it
+// within ctx.
+func (s *Set) Lookup(ctx context.Context, kid, alg string) ([]Key, error) {
+	keys, err := s.current(kid, alg)
+	if err != nil || len(keys) > 0 {
+		return keys, err
+	}
+	f, ok := s.startFlight(true)
+	if !ok {
+		// Rate-limited. A refresh may have just landed; look again.
+		if keys, err := s.current(kid, alg); err != nil || len(keys) > 0 {
+			return keys, err
+		}
+		if err := s.LastError(); err != nil {
+			return nil, fmt.Errorf("%w: kid %q unknown and the last refresh failed: %w", ErrUnavailable, kid, err)
+		}
+		return nil, fmt.Errorf("%w: kid %q, alg %s (refresh rate-limited)", ErrUnknownKey, kid, alg)
+	}
+	if f == nil {
+		return nil, ErrClosed
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: waiting for refresh of %s: %w", ErrUnavailable, s.url, ctx.Err())
+	}
+	if f.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, f.err)
+	}
+	keys, err = s.current(kid, alg)
+	if err != nil || len(keys) > 0 {
+		return keys, err
+	}
+	return nil, fmt.Errorf("%w: kid %q, alg %s", ErrUnknownKey, kid, alg)
+}
+
+func (s *Set) current(kid, alg string) ([]Key, error) {
+	c := s.cur.Load()
+	if c == nil {
+		return nil, fmt.Errorf("%w: %s has never been fetched", ErrUnavailable, s.url)
+	}
+	if age := s.opts.Now().Sub(c.fetchedAt); age > s.opts.MaxStaleness {
+		return nil, fmt.Errorf("%w: %s last fetched %s ago (limit %s)", ErrUnavailable, s.url, age.Round(time.Second), s.opts.MaxStaleness)
+	}
+	return c.index[lookup{kid, alg}], nil
+}
+
+// Refresh fetches the set now, or joins a fetch already in flight, and
+// returns its result. It is not rate-limited.
+func (s *Set) Refresh(ctx context.Context) error {
+	f, _ := s.startFlight(false)
+	if f == nil {
+		return ErrClosed
+	}
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// startFlight returns the fetch in flight or starts one. With limited, a new
+// fetch starts only if the cooldown has passed since the last one; otherwise
+// it returns (nil, false). It returns (nil, true) after Close.
+func (s *Set) startFlight(limited bool) (*flight, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, true
+	}
+	if s.inflight != nil {
+		return s.inflight, true
+	}
+	if limited {
+		// Only fetches that unknown kids cause count against the cooldown,
+		// so a scheduled refresh never delays a real rotation.
+		now := s.opts.Now()
+		if !s.lastKidTrip.IsZero() && now.Sub(s.lastKidTrip) < s.opts.UnknownKeyCooldown {
+			return nil, false
+		}
+		s.lastKidTrip = now
+	}
+	f := &flight{done: make(chan struct{})}
+	s.inflight = f
+	s.fetches++
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		next, err := s.fetch()
+		s.mu.Lock()
+		s.inflight = nil
+		s.lastErr = err
+		s.mu.Unlock()
+		f.err = err
+		close(f.done)
+		if err != nil && s.opts.OnError != nil {
+			s.opts.OnError(err)
+		}
+		// The loop only needs the latest schedule: replace a pending one,
+		// and never block once the set is closing.
+		select {
+		case <-s.wake:
+		default:
+		}
+		select {
+		case s.wake <- next:
+		case <-s.ctx.Done():
+		}
+	}()
+	return f, true
+}
+
+// fetch downloads and parses the set, replaces the current one on success,
+// and returns when the next background refresh is due.
+func (s *Set) fetch() (time.Duration, error) {
+	resp, err := fetch.Get(s.ctx, s.url, fetch.Options{
+		Client:        s.opts.HTTPClient,
+		Timeout:       s.opts.FetchTimeout,
+		MaxBytes:      s.opts.MaxBytes,
+		Accept:        "application/jwk-set+json, application/json",
+		AllowInsecure: s.opts.InsecureAllowHTTP,
+	})
+	if err != nil {
+		return s.opts.MinRefreshInterval, fmt.Errorf("jwks: %w", err)
+	}
+	p, err := parse(resp.Body, s.opts.MaxKeys)
+	if err != nil {
+		return s.opts.MinRefreshInterval, fmt.Errorf("jwks: %s: %w", s.url, err)
+	}
+	// A refresh replaces the set: a key the server stopped publishing must
+	// stop verifying tokens now, not live on in a merge.
+	s.cur.Store(&snapshot{parsed: p, fetchedAt: s.opts.Now()})
+	if len(p.skipped) > 0 && s.opts.OnError != nil {
+		for _, sk := range p.skipped {
+			s.opts.OnError(fmt.Errorf("jwks: %s: skipped key %d (kid %q): %s", s.url, sk.Index, sk.ID, sk.Reason))
+		}
+	}
+	return s.interval(resp.Header.Get("Cache-Control")), nil
+}
+
+// interval turns Cache-Control into the time until the next refresh, within
+// [MinRefreshInterval, MaxRefreshInterval].
+func (s *Set) interval(cc string) time.Duration {
+	d := s.opts.MaxRefreshInterval
+	for _, dir := range strings.Split(cc, ",") {
+		name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
+		switch strings.ToLower(name) {
+		case "no-store", "no-cache":
+			// Caching anyway is the point: refetching per request would turn
+			// every token into a request to the authorization server.
+			return s.opts.MinRefreshInterval
+		case "max-age":
+			if n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64); err == nil && n >= 0 {
+				if n > int64(s.opts.MaxRefreshInterval/time.Second) {
+					d = s.opts.MaxRefreshInterval
+				} else {
+					d = time.Duration(n) * time.Second
+				}
+			}
+		}
+	}
+	return min(max(d, s.opts.MinRefreshInterval), s.opts.MaxRefreshInterval)
+}
+
+func (s *Set) loop() {
+	defer s.wg.Done()
+	t := time.NewTimer(s.opts.MaxRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case next := <-s.wake:
+			t.Reset(next)
+		case <-t.C:
+			s.startFlight(false)
+			// The flight sends the next interval on wake; until then, do not
+			// fire again.
+			t.Reset(s.opts.MaxRefreshInterval)
+		}
+	}
+}
+
+// Close stops the background refresh and waits for any fetch in flight to
+// end. It is safe to call more than once.
+func (s *Set) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
