@@ -18,8 +18,8 @@ import (
 
 // Sentinel errors callers branch on with errors.Is.
 var (
-	// ErrInsecureURL reports a URL that is not https (or http to a loopback
-	// host when insecure transport is allowed).
+	// ErrInsecureURL reports a URL that is not https (or http, when the
+	// caller allows insecure transport), including a redirect target.
 	ErrInsecureURL = errors.New("insecure URL")
 	// ErrTooLarge reports a body larger than the configured cap.
 	ErrTooLarge = errors.New("response too large")
@@ -121,10 +121,7 @@ func Get(ctx context.Context, rawURL string, o Options) (*Response, error) {
 	if accept == "" {
 		accept = "application/json"
 	}
-	client := o.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
+	client := guardRedirects(o.Client, o.AllowInsecure)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -134,7 +131,8 @@ func Get(ctx context.Context, rawURL string, o Options) (*Response, error) {
 	req.Header.Set("Accept", accept)
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", rawURL, err)
+		// *url.Error already names the method and URL.
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -159,6 +157,32 @@ func Get(ctx context.Context, rawURL string, o Options) (*Response, error) {
 		return nil, fmt.Errorf("GET %s: %w: body exceeds %d bytes", rawURL, ErrTooLarge, maxBytes)
 	}
 	return &Response{Body: body, Header: resp.Header}, nil
+}
+
+// guardRedirects returns a shallow copy of base whose redirect policy also
+// applies the scheme check to every target, so an https URL cannot be
+// redirected to plain http. The caller's own policy still runs after it.
+func guardRedirects(base *http.Client, allowInsecure bool) *http.Client {
+	if base == nil {
+		base = http.DefaultClient
+	}
+	hc := *base
+	next := base.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		u := *req.URL
+		u.Fragment, u.RawFragment = "", ""
+		if _, err := CheckURL(u.String(), allowInsecure); err != nil {
+			return fmt.Errorf("redirect refused: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &hc
 }
 
 // ParseRetryAfter reads a Retry-After value in either of its forms

@@ -1,0 +1,90 @@
+package tokenguard
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Config configures a Guard. Its zero value is strict; every field says its
+// default, and opt-outs say Insecure in their name.
+//
+// Discovery starts from the first of these that is set:
+//   - Issuer and JWKSURL: no discovery at all.
+//   - Issuer: RFC 8414 (falling back to OpenID discovery) for that issuer.
+//   - ResourceMetadataURL, or Resource: RFC 9728 protected-resource
+//     metadata, then RFC 8414 for each authorization server it lists.
+type Config struct {
+	// ResourceMetadataURL is this resource's RFC 9728 metadata document,
+	// e.g. https://api.example.com/.well-known/oauth-protected-resource.
+	// Every challenge names it in resource_metadata.
+	ResourceMetadataURL string
+	// Resource is this resource's identifier (RFC 9728 §1.2). Without
+	// ResourceMetadataURL, the metadata URL is derived from it. It defaults
+	// to the resource named by the metadata document.
+	Resource string
+	// Issuer skips RFC 9728: only this authorization server is trusted and
+	// only its RFC 8414 / OpenID metadata is fetched.
+	Issuer string
+	// JWKSURL, with Issuer, skips discovery altogether.
+	JWKSURL string
+
+	// Audience is the value a token's aud must contain. It defaults to
+	// Resource (RFC 8707). New fails when neither is known, unless
+	// InsecureSkipAudienceCheck is set.
+	Audience string
+	// InsecureSkipAudienceCheck accepts tokens meant for any audience of the
+	// trusted issuers. Only for servers that put no aud in access tokens.
+	InsecureSkipAudienceCheck bool
+	// Algorithms is the signature allow-list. It defaults to every
+	// asymmetric algorithm supported: RS256/384/512, PS256/384/512,
+	// ES256/384/512 and EdDSA. Symmetric algorithms and "none" are refused.
+	Algorithms []string
+	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means 30s;
+	// a negative value means none.
+	Leeway time.Duration
+	// RequireATJWTType accepts only typ "at+jwt" (RFC 9068). By default a typ
+	// of "JWT" or none is accepted too, as many servers send them.
+	RequireATJWTType bool
+	// ValidateClaims, when set, runs after every built-in check passed. An
+	// error rejects the token with 401 invalid_token; return an *Error to
+	// choose the status and description yourself.
+	ValidateClaims func(ctx context.Context, p *Principal) error
+
+	// Realm is the realm in challenges. It defaults to the resource identifier.
+	Realm string
+	// AllowFormToken accepts the access_token form parameter (RFC 6750 §2.2).
+	AllowFormToken bool
+	// AllowQueryToken accepts the access_token query parameter (RFC 6750
+	// §2.3). Tokens in URLs end up in logs; avoid it where you can.
+	AllowQueryToken bool
+	// MaxTokenBytes caps a token's length. Zero means 16 KiB.
+	MaxTokenBytes int
+
+	// HTTPClient makes every outbound request. Nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// FetchTimeout bounds each metadata and key-set fetch. Zero means 10s.
+	FetchTimeout time.Duration
+	// MaxDocumentBytes caps each fetched document. Zero means 1 MiB.
+	MaxDocumentBytes int64
+	// InsecureAllowHTTP accepts http:// URLs for discovery and keys. Only
+	// for tests and development against a loopback server.
+	InsecureAllowHTTP bool
+
+	// KeyRefreshMin and KeyRefreshMax bound the background key-set refresh
+	// interval taken from Cache-Control. Zero means 1 minute and 1 hour.
+	KeyRefreshMin, KeyRefreshMax time.Duration
+	// UnknownKeyCooldown is the least time between two key-set fetches
+	// caused by unknown key ids. Zero means 5s.
+	UnknownKeyCooldown time.Duration
+	// MaxKeyStaleness is how long the last good key set is used while
+	// refreshes fail; past it, requests get 503. Zero means 24 hours.
+	MaxKeyStaleness time.Duration
+
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives operator-facing events: refresh failures at Warn,
+	// rejected tokens at Debug. It never receives a token. Nil means none.
+	Logger *slog.Logger
+}

@@ -1,0 +1,98 @@
+package tokenguard
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// extract finds the bearer token per RFC 6750 §2. A request with a token in
+// more than one place, or in one place twice, is invalid_request.
+func (g *Guard) extract(r *http.Request) (string, *Error) {
+	var token string
+	found := 0
+
+	switch vals := r.Header.Values("Authorization"); len(vals) {
+	case 0:
+	case 1:
+		scheme, rest, _ := strings.Cut(vals[0], " ")
+		// The scheme is case-insensitive (RFC 9110 §11.1). Another scheme is
+		// not a bearer token: the request simply has none.
+		if strings.EqualFold(scheme, "Bearer") {
+			token = strings.TrimLeft(rest, " ")
+			if token == "" {
+				return "", errInvalidRequest("empty bearer token", errors.New("Authorization: Bearer with no token"))
+			}
+			found++
+		}
+	default:
+		return "", errInvalidRequest("more than one Authorization header", nil)
+	}
+
+	if g.cfg.AllowFormToken && r.Method != http.MethodGet && r.Body != nil {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+			if err := r.ParseForm(); err != nil {
+				return "", errInvalidRequest("malformed form body", err)
+			}
+			switch vals := r.PostForm["access_token"]; len(vals) {
+			case 0:
+			case 1:
+				token = vals[0]
+				found++
+			default:
+				return "", errInvalidRequest("access_token repeated", nil)
+			}
+		}
+	}
+
+	if g.cfg.AllowQueryToken {
+		switch vals := r.URL.Query()["access_token"]; len(vals) {
+		case 0:
+		case 1:
+			token = vals[0]
+			found++
+		default:
+			return "", errInvalidRequest("access_token repeated", nil)
+		}
+	}
+
+	switch {
+	case found == 0:
+		return "", errNoToken()
+	case found > 1:
+		return "", errInvalidRequest("token sent by more than one method", nil)
+	}
+	if len(token) > g.maxTokenBytes {
+		return "", errInvalidToken("token too large", nil)
+	}
+	if !isB64Token(token) {
+		return "", errInvalidRequest("token has characters a bearer token cannot have", nil)
+	}
+	return token, nil
+}
+
+// isB64Token checks the b64token syntax of RFC 6750 §2.1:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	if s == "" {
+		return false
+	}
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,236 @@
+// Package tokenguard protects HTTP APIs with OAuth 2.0 bearer tokens.
+//
+// A Guard discovers its authorization servers from the resource's RFC 9728
+// metadata (or takes them from Config), keeps each server's JWKS cached and
+// fresh, and validates JWT access tokens locally (RFC 9068, RFC 8725). On
+// failure it answers with the RFC 6750 challenge the client needs.
+package tokenguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/tokenguard/tokenguard/discovery"
+	ijws "github.com/tokenguard/tokenguard/internal/jws"
+	"github.com/tokenguard/tokenguard/jwks"
+)
+
+// Guard authenticates requests. Build one with New, share it across
+// handlers, and Close it when done. It is safe for concurrent use.
+type Guard struct {
+	cfg                 Config
+	now                 func() time.Time
+	leeway              time.Duration
+	maxTokenBytes       int
+	algs                map[string]bool
+	realm               string
+	resource            string
+	audience            string
+	resourceMetadataURL string
+	issuers             map[string]*issuer
+	retryAfter          time.Duration
+}
+
+// issuer is one trusted authorization server.
+type issuer struct {
+	id   string
+	keys *jwks.Set
+	meta *discovery.ServerMetadata // nil when JWKSURL was given
+}
+
+// New runs discovery, fetches each trusted issuer's keys once and starts
+// their background refresh. ctx bounds the start-up fetches only; Close
+// stops the background work.
+func New(ctx context.Context, cfg Config) (*Guard, error) {
+	g := &Guard{cfg: cfg, now: cfg.Now, issuers: make(map[string]*issuer)}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	switch {
+	case cfg.Leeway == 0:
+		g.leeway = 30 * time.Second
+	case cfg.Leeway > 0:
+		g.leeway = cfg.Leeway
+	}
+	g.maxTokenBytes = cfg.MaxTokenBytes
+	if g.maxTokenBytes <= 0 {
+		g.maxTokenBytes = 16 << 10
+	}
+	g.retryAfter = cfg.UnknownKeyCooldown
+	if g.retryAfter <= 0 {
+		g.retryAfter = 5 * time.Second
+	}
+	algs := cfg.Algorithms
+	if len(algs) == 0 {
+		algs = ijws.Algorithms
+	}
+	g.algs = make(map[string]bool, len(algs))
+	for _, a := range algs {
+		if !ijws.Supported(a) {
+			return nil, fmt.Errorf("tokenguard: algorithm %q is not allowed: only asymmetric signature algorithms (%v)", a, ijws.Algorithms)
+		}
+		g.algs[a] = true
+	}
+
+	dc := &discovery.Client{
+		HTTPClient:        cfg.HTTPClient,
+		Timeout:           cfg.FetchTimeout,
+		MaxBytes:          cfg.MaxDocumentBytes,
+		InsecureAllowHTTP: cfg.InsecureAllowHTTP,
+	}
+	issuerIDs, err := g.discoverResource(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
+
+	g.audience = cfg.Audience
+	if g.audience == "" {
+		g.audience = g.resource
+	}
+	if g.audience == "" && !cfg.InsecureSkipAudienceCheck {
+		return nil, errors.New("tokenguard: no audience: set Config.Resource or Config.Audience (or InsecureSkipAudienceCheck)")
+	}
+	g.realm = cfg.Realm
+	if g.realm == "" {
+		g.realm = g.resource
+	}
+
+	if cfg.JWKSURL != "" && len(issuerIDs) != 1 {
+		return nil, errors.New("tokenguard: JWKSURL needs exactly one issuer; set Config.Issuer")
+	}
+	for _, id := range issuerIDs {
+		if err := g.addIssuer(ctx, dc, id); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// discoverResource settles the resource identifier and metadata URL, and
+// returns the issuers to trust.
+func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]string, error) {
+	cfg := g.cfg
+	g.resource = cfg.Resource
+	g.resourceMetadataURL = cfg.ResourceMetadataURL
+	if cfg.Issuer != "" {
+		return []string{cfg.Issuer}, nil
+	}
+	if cfg.JWKSURL != "" {
+		return nil, errors.New("tokenguard: JWKSURL needs Config.Issuer too: a key set alone does not say whose tokens to trust")
+	}
+	if g.resourceMetadataURL == "" {
+		if cfg.Resource == "" {
+			return nil, errors.New("tokenguard: nothing to discover from: set ResourceMetadataURL, Resource or Issuer")
+		}
+		u, err := discovery.ResourceMetadataURL(cfg.Resource)
+		if err != nil {
+			return nil, fmt.Errorf("tokenguard: %w", err)
+		}
+		g.resourceMetadataURL = u
+	}
+	md, err := dc.FetchResource(ctx, g.resourceMetadataURL, cfg.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("tokenguard: %w", err)
+	}
+	g.resource = md.Resource
+	return md.AuthorizationServers, nil
+}
+
+func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id string) error {
+	if _, dup := g.issuers[id]; dup {
+		return nil
+	}
+	iss := &issuer{id: id}
+	jwksURL := g.cfg.JWKSURL
+	if jwksURL == "" {
+		md, err := dc.FetchServer(ctx, id)
+		if err != nil {
+			return fmt.Errorf("tokenguard: %w", err)
+		}
+		if md.JWKSURI == "" {
+			return fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri", id)
+		}
+		iss.meta = md
+		jwksURL = md.JWKSURI
+	}
+	set, err := jwks.New(ctx, jwksURL, jwks.Options{
+		HTTPClient:         g.cfg.HTTPClient,
+		FetchTimeout:       g.cfg.FetchTimeout,
+		MaxBytes:           g.cfg.MaxDocumentBytes,
+		MinRefreshInterval: g.cfg.KeyRefreshMin,
+		MaxRefreshInterval: g.cfg.KeyRefreshMax,
+		UnknownKeyCooldown: g.cfg.UnknownKeyCooldown,
+		MaxStaleness:       g.cfg.MaxKeyStaleness,
+		InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
+		Now:                g.cfg.Now,
+		OnError: func(err error) {
+			if g.cfg.Logger != nil {
+				g.cfg.Logger.Warn("tokenguard: key set", "issuer", id, "error", err)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)
+	}
+	iss.keys = set
+	g.issuers[id] = iss
+	return nil
+}
+
+// Close stops every background refresh and waits for it to end.
+func (g *Guard) Close() error {
+	for _, iss := range g.issuers {
+		iss.keys.Close()
+	}
+	return nil
+}
+
+// Resource returns the resource identifier tokens are checked against.
+func (g *Guard) Resource() string { return g.resource }
+
+// ResourceMetadataURL returns the RFC 9728 metadata URL named in
+// challenges, or "" when none is known.
+func (g *Guard) ResourceMetadataURL() string { return g.resourceMetadataURL }
+
+// Issuers returns the trusted issuers, sorted.
+func (g *Guard) Issuers() []string {
+	out := make([]string, 0, len(g.issuers))
+	for id := range g.issuers {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Authenticate validates the request's bearer token and returns its
+// Principal. It writes nothing; on failure the error is an *Error for
+// WriteError. Frameworks that do not take net/http middleware use this.
+func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
+	token, e := g.extract(r)
+	if e != nil {
+		return nil, e
+	}
+	return g.authenticateToken(r.Context(), token)
+}
+
+func (g *Guard) log(r *http.Request, e *Error) {
+	l := g.cfg.Logger
+	if l == nil {
+		return
+	}
+	level := slog.LevelDebug
+	if e.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !l.Enabled(r.Context(), level) {
+		return
+	}
+	// The cause names kids, algs and issuers but never the token.
+	l.Log(r.Context(), level, "tokenguard: request rejected", "status", e.Status, "error", e.Error(), "method", r.Method, "path", r.URL.Path)
+}

@@ -1,0 +1,50 @@
+package tokenguard
+
+import (
+	"net/http"
+)
+
+// Handler returns next wrapped so that it runs only for requests with a
+// valid bearer token, with the Principal in the request's context
+// (PrincipalFrom). Any other request gets the RFC 6750 answer: 401 with a
+// challenge, 400 for a malformed request, or 503 with Retry-After when the
+// authorization server's keys cannot be had (fail closed).
+func (g *Guard) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := g.Authenticate(r)
+		if err != nil {
+			g.WriteError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// RequireScopes returns middleware that lets a request through only when its
+// token grants every one of scopes; otherwise it answers 403
+// insufficient_scope naming them, so the client can ask for them. It
+// authenticates the request itself when no Handler did before it, so a
+// route is never left open by a missing Handler.
+func (g *Guard) RequireScopes(scopes ...string) func(http.Handler) http.Handler {
+	required := append([]string(nil), scopes...)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, ok := PrincipalFrom(r.Context())
+			if !ok {
+				var err error
+				if p, err = g.Authenticate(r); err != nil {
+					g.WriteError(w, r, err)
+					return
+				}
+				r = r.WithContext(WithPrincipal(r.Context(), p))
+			}
+			for _, s := range required {
+				if !p.HasScope(s) {
+					g.WriteError(w, r, errInsufficientScope(required))
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
