@@ -216,7 +216,11 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 	if e != nil {
 		return nil, e
 	}
-	return g.authenticateToken(r.Context(), token)
+	p, e := g.authenticateToken(r.Context(), token)
+	if e != nil {
+		return nil, e
+	}
+	return p, nil
 }
 
 func (g *Guard) log(r *http.Request, e *Error) {

@@ -1,0 +1,91 @@
+package tokenguard_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/tokenguard/tokenguard"
+)
+
+func TestExtraction(t *testing.T) {
+	as := shared(t)
+	tok := as.Mint(nil)
+	plain := newGuard(t, as, tokenguard.Config{})
+	all := newGuard(t, as, tokenguard.Config{AllowFormToken: true, AllowQueryToken: true})
+
+	type request struct {
+		auth   []string
+		query  string
+		form   string
+		method string
+	}
+	for _, tc := range []struct {
+		name   string
+		g      *tokenguard.Guard
+		req    request
+		status int
+		code   string
+		desc   string
+	}{
+		{"header", plain, request{auth: []string{"Bearer " + tok}}, 200, "", ""},
+		{"lower-case scheme", plain, request{auth: []string{"bearer " + tok}}, 200, "", ""},
+		{"upper-case scheme", plain, request{auth: []string{"BEARER " + tok}}, 200, "", ""},
+		{"no token", plain, request{}, 401, "", ""},
+		{"other scheme", plain, request{auth: []string{"Basic dXNlcjpwYXNz"}}, 401, "", ""},
+		{"scheme only", plain, request{auth: []string{"Bearer"}}, 400, "invalid_request", "empty bearer token"},
+		{"scheme and space", plain, request{auth: []string{"Bearer "}}, 400, "invalid_request", "empty bearer token"},
+		{"two Authorization headers", plain, request{auth: []string{"Bearer " + tok, "Bearer " + tok}}, 400, "invalid_request", "more than one Authorization header"},
+		{"characters outside b64token", plain, request{auth: []string{"Bearer a\"b"}}, 400, "invalid_request", "token has characters a bearer token cannot have"},
+		{"space inside the token", plain, request{auth: []string{"Bearer abc def"}}, 400, "invalid_request", "token has characters a bearer token cannot have"},
+		{"query ignored unless enabled", plain, request{query: tok}, 401, "", ""},
+		{"form ignored unless enabled", plain, request{form: tok, method: "POST"}, 401, "", ""},
+		{"query when enabled", all, request{query: tok}, 200, "", ""},
+		{"form when enabled", all, request{form: tok, method: "POST"}, 200, "", ""},
+		{"form on GET is not a method", all, request{form: tok, method: "GET"}, 401, "", ""},
+		{"header and query", all, request{auth: []string{"Bearer " + tok}, query: tok}, 400, "invalid_request", "token sent by more than one method"},
+		{"header and form", all, request{auth: []string{"Bearer " + tok}, form: tok, method: "POST"}, 400, "invalid_request", "token sent by more than one method"},
+		{"query repeated", all, request{query: tok + "&access_token=" + tok}, 400, "invalid_request", "access_token repeated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			method := tc.req.method
+			if method == "" {
+				method = "GET"
+			}
+			target := "/orders"
+			if tc.req.query != "" {
+				target += "?access_token=" + tc.req.query
+			}
+			var r *http.Request
+			if tc.req.form != "" {
+				r = httptest.NewRequest(method, target, strings.NewReader(url.Values{"access_token": {tc.req.form}}.Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			} else {
+				r = httptest.NewRequest(method, target, nil)
+			}
+			for _, a := range tc.req.auth {
+				r.Header.Add("Authorization", a)
+			}
+			var rc reached
+			w := httptest.NewRecorder()
+			tc.g.Handler(rc.handler()).ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d (%s)", w.Code, tc.status, w.Header().Get("WWW-Authenticate"))
+			}
+			if tc.status == 200 {
+				if !rc.called || rc.principal == nil {
+					t.Error("handler not reached with a principal")
+				}
+				return
+			}
+			if rc.called {
+				t.Error("handler reached")
+			}
+			if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(tc.g, tc.code, tc.desc); got != want {
+				t.Errorf("WWW-Authenticate\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,35 @@
+// Package oauthtest provides an in-process OAuth 2.0 authorization server for
+// tests and examples, in the manner of net/http/httptest.
+//
+// A [Server] listens on the loopback interface, publishes its signing keys as
+// a JWK Set, serves the discovery documents a resource server reads at start-up
+// (RFC 9728 protected-resource metadata, RFC 8414 authorization-server metadata
+// and OpenID discovery), issues JWT access tokens (RFC 9068) through the
+// client-credentials grant and through [Server.Mint], and registers clients
+// dynamically (RFC 7591). Tests can rotate and retire keys, forge malformed
+// tokens, count requests per endpoint and inject faults such as error
+// statuses, garbage bodies and slow responses.
+//
+// The endpoint layout follows the seed API: discovery documents at the root,
+// everything else under a prefix ("/oauth" by default):
+//
+//	/.well-known/oauth-protected-resource[/resource path]   resource_metadata
+//	/.well-known/oauth-authorization-server[/issuer path]   server_metadata
+//	[issuer path]/.well-known/openid-configuration          openid_configuration
+//	{Prefix}/jwks                                           jwks
+//	{Prefix}/token                                          token
+//	{Prefix}/register                                       register
+//	{Prefix}/introspect                                     introspect (501 for now)
+//	{Prefix}/authorize                                      authorize (501)
+//
+// The names on the right are the endpoint names used by [Server.Requests] and
+// [Server.SetFault].
+//
+// Everything is built from the standard library, so a token minted here is an
+// independent check of any JOSE library that verifies it. A Server holds no
+// global state and is safe for concurrent use. Like httptest, it panics on
+// set-up errors and on misuse (an unknown key id or endpoint name), which in a
+// test is a bug to be fixed rather than a condition to handle.
+//
+// oauthtest is for tests and examples only and is never needed at run time.
+package oauthtest
