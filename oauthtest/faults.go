@@ -94,6 +94,8 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		case <-t.C:
 		case <-r.Context().Done():
 			panic(http.ErrAbortHandler)
+		case <-s.closing:
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if f.Status == 0 {

@@ -60,13 +60,19 @@ func TestFaultReplacesResponse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.fault
 			srv.SetFault(oauthtest.EndpointJWKS, &f)
-			f.Status = 204 // SetFault copied it
+			f.Status = 204 // SetFault copied it, headers included
+			if f.Header != nil {
+				f.Header.Set("X-Mutated", "1")
+			}
 			status, h, body := get(t, srv, srv.JWKSURL())
 			if status != tc.status || string(body) != tc.body {
 				t.Errorf("got %d %q, want %d %q", status, body, tc.status, tc.body)
 			}
 			if got := h.Values("Content-Type"); !slices.Equal(got, tc.contentType) {
 				t.Errorf("Content-Type %q, want %q", got, tc.contentType)
+			}
+			if h.Get("X-Mutated") != "" {
+				t.Error("a change to the Fault after SetFault took effect")
 			}
 			for name, want := range tc.header {
 				if got := h.Get(name); got != want {

@@ -60,9 +60,10 @@ type Options struct {
 
 	// Resource is the protected resource identifier: the "resource" of the
 	// RFC 9728 document and the default "aud" of minted tokens. An absolute
-	// http(s) URL is used as is; a path starting with "/" is appended to the
-	// server's URL, which is not known before the server starts. This
-	// defaults to "/api", that is the server's URL followed by "/api".
+	// http(s) URL without query or fragment is used as is; a path starting
+	// with "/" is appended to the server's URL, which is not known before the
+	// server starts. This defaults to "/api", that is the server's URL
+	// followed by "/api".
 	Resource string
 
 	// Algorithms lists the JWS algorithms to generate signing keys for, one
@@ -131,8 +132,9 @@ type route struct {
 	handle func(http.ResponseWriter, *http.Request)
 }
 
-// NewServer starts and returns a new Server on 127.0.0.1. The caller should
-// call Close when finished, to shut it down. It panics if opts is invalid.
+// NewServer starts and returns a new Server on the loopback interface
+// (127.0.0.1). The caller should call Close when finished, to shut it down.
+// It panics if opts is invalid.
 func NewServer(opts Options) *Server {
 	s := NewUnstartedServer(opts)
 	s.Start()
@@ -140,9 +142,10 @@ func NewServer(opts Options) *Server {
 }
 
 // NewUnstartedServer returns a new Server with its signing keys generated and
-// its listener bound, but not yet serving. Options may then be completed with
-// [Server.RegisterClient], [Server.PublishExtraKey] or [Server.SetFault]
-// before calling Start or StartTLS. It panics if opts is invalid.
+// its listener bound, but not yet serving. Set-up such as
+// [Server.RegisterClient], [Server.RotateKey], [Server.PublishExtraKey] or
+// [Server.SetFault] may happen before Start or StartTLS. It panics if opts is
+// invalid.
 func NewUnstartedServer(opts Options) *Server {
 	opts = normalize(opts)
 	s := &Server{
@@ -284,7 +287,9 @@ func (s *Server) Resource() string {
 // metadata for [Server.Resource]: URL + "/.well-known/oauth-protected-resource"
 // + the resource's path. For a resource on this server (the default), this is
 // the URL RFC 9728 §3.1 derives from the identifier; for a resource with an
-// empty path it is the root form.
+// empty path (or just "/") it is the root form. When the resource has a path,
+// the root document exists too, as on the seed API, and describes the
+// resource's origin (scheme and host) as a resource of its own.
 func (s *Server) ResourceMetadataURL() string {
 	u, err := url.Parse(s.resource)
 	if err != nil || s.resource == "" {

@@ -26,11 +26,6 @@ func TestStartTLS(t *testing.T) {
 		t.Errorf("metadata %v", doc)
 	}
 	verifyToken(t, srv, srv.Mint(nil), "EdDSA")
-	// A client that does not trust the certificate fails.
-	if resp, err := (&http.Client{}).Get(srv.JWKSURL()); err == nil {
-		resp.Body.Close()
-		t.Error("an untrusting client connected")
-	}
 }
 
 func TestUnstartedServer(t *testing.T) {
