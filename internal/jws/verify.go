@@ -47,10 +47,11 @@ func KeyFits(alg string, key crypto.PublicKey) bool {
 	case *rsa.PublicKey:
 		switch alg {
 		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
-			return k.N != nil && k.N.BitLen() >= MinRSABits
+			return k != nil && k.N != nil && k.N.BitLen() >= MinRSABits
 		}
 	case *ecdsa.PublicKey:
-		return k.Curve != nil && k.Curve == curveFor(alg)
+		// A nil key or missing coordinates would panic in ecdsa.Verify.
+		return k != nil && k.Curve != nil && k.X != nil && k.Y != nil && k.Curve == curveFor(alg)
 	case ed25519.PublicKey:
 		return (alg == "EdDSA" || alg == "Ed25519") && len(k) == ed25519.PublicKeySize
 	}

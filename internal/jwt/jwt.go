@@ -69,7 +69,8 @@ func MaybeJWS(s string) bool {
 	if rest == "" || strings.IndexByte(rest, '.') >= 0 {
 		return false
 	}
-	// "eyJ" is base64url of `{"`; allow whitespace before the brace too.
+	// "ey" is how base64url of a JSON object starting with `{"` begins;
+	// Parse too requires the header to start with '{'.
 	return strings.HasPrefix(s, "ey")
 }
 
@@ -107,35 +108,75 @@ func Parse(s string) (*Token, error) {
 	return t, nil
 }
 
-// decode is strict base64url without padding (RFC 7515 §2): padding, the
-// standard alphabet and non-canonical trailing bits are all rejected.
+// decode is strict base64url without padding (RFC 7515 §2). The alphabet
+// is checked first because encoding/base64 skips CR and LF even in strict
+// mode, which would give one token several accepted spellings.
 func decode(s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, fmt.Errorf("byte %d is not base64url", i)
+		}
+	}
 	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
 
-func (t *Token) parseHeader(b []byte) error {
-	var h struct {
-		Alg  *string         `json:"alg"`
-		Kid  *string         `json:"kid"`
-		Typ  *string         `json:"typ"`
-		Crit json.RawMessage `json:"crit"`
+// members decodes a JSON object into its members, keyed by their exact
+// names. JOSE names are case-sensitive (RFC 7515 §4, RFC 7519 §4), while
+// encoding/json matches struct fields case-insensitively: decoding straight
+// into a struct would let "ISS" stand in for "iss".
+func members(b []byte) (map[string]json.RawMessage, error) {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 || b[0] != '{' {
+		return nil, errors.New("not a JSON object")
 	}
-	if err := unmarshalObject(b, &h); err != nil {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// str reads an optional string member; null counts as absent.
+func str(m map[string]json.RawMessage, name string) (string, bool, error) {
+	raw, ok := m[name]
+	if !ok || string(raw) == "null" {
+		return "", false, nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", false, fmt.Errorf("%s is not a string", name)
+	}
+	return v, true, nil
+}
+
+func (t *Token) parseHeader(b []byte) error {
+	if len(b) == 0 || b[0] != '{' {
+		// MaybeJWS classifies by this first byte; Parse agrees with it.
+		return fmt.Errorf("%w: header does not start with '{'", ErrMalformed)
+	}
+	m, err := members(b)
+	if err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
-	if h.Alg == nil || *h.Alg == "" {
+	h := &t.Header
+	alg, _, err := str(m, "alg")
+	if err != nil {
+		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
+	}
+	if alg == "" {
 		return fmt.Errorf("%w: header has no alg", ErrMalformed)
 	}
-	t.Header.Alg = *h.Alg
-	if h.Kid != nil {
-		t.Header.Kid = *h.Kid
+	h.Alg = alg
+	if h.Kid, _, err = str(m, "kid"); err != nil {
+		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
-	if h.Typ != nil {
-		t.Header.Typ = *h.Typ
+	if h.Typ, _, err = str(m, "typ"); err != nil {
+		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
-	if h.Crit != nil {
-		t.Header.HasCrit = true
-		if err := json.Unmarshal(h.Crit, &t.Header.Crit); err != nil {
+	if raw, ok := m["crit"]; ok {
+		h.HasCrit = true
+		if err := json.Unmarshal(raw, &h.Crit); err != nil {
 			return fmt.Errorf("%w: header crit is not a list of strings", ErrMalformed)
 		}
 	}
@@ -143,55 +184,38 @@ func (t *Token) parseHeader(b []byte) error {
 }
 
 func (t *Token) parseClaims() error {
-	var c struct {
-		Iss      *string         `json:"iss"`
-		Sub      *string         `json:"sub"`
-		Aud      json.RawMessage `json:"aud"`
-		Exp      json.RawMessage `json:"exp"`
-		Nbf      json.RawMessage `json:"nbf"`
-		Iat      json.RawMessage `json:"iat"`
-		ClientID *string         `json:"client_id"`
-		Scope    json.RawMessage `json:"scope"`
-		Scp      json.RawMessage `json:"scp"`
-		Jti      *string         `json:"jti"`
-	}
-	if err := unmarshalObject(t.Payload, &c); err != nil {
+	m, err := members(t.Payload)
+	if err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
 	cl := &t.Claims
-	cl.Issuer = deref(c.Iss)
-	cl.Subject = deref(c.Sub)
-	cl.ClientID = deref(c.ClientID)
-	cl.ID = deref(c.Jti)
-	var err error
-	if cl.Audience, err = stringOrList(c.Aud, false); err != nil {
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"iss", &cl.Issuer}, {"sub", &cl.Subject}, {"client_id", &cl.ClientID}, {"jti", &cl.ID}} {
+		if *f.dst, _, err = str(m, f.name); err != nil {
+			return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+		}
+	}
+	if cl.Audience, err = stringOrList(m["aud"], false); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}
-	if cl.Scope, err = stringOrList(c.Scope, true); err != nil {
+	if cl.Scope, err = stringOrList(m["scope"], true); err != nil {
 		return fmt.Errorf("%w: scope: %w", ErrMalformed, err)
 	}
-	if cl.Scp, err = stringOrList(c.Scp, true); err != nil {
+	if cl.Scp, err = stringOrList(m["scp"], true); err != nil {
 		return fmt.Errorf("%w: scp: %w", ErrMalformed, err)
 	}
-	if cl.Expiry, cl.HasExpiry, err = numericDate(c.Exp); err != nil {
+	if cl.Expiry, cl.HasExpiry, err = numericDate(m["exp"]); err != nil {
 		return fmt.Errorf("%w: exp: %w", ErrMalformed, err)
 	}
-	if cl.NotBefore, _, err = numericDate(c.Nbf); err != nil {
+	if cl.NotBefore, _, err = numericDate(m["nbf"]); err != nil {
 		return fmt.Errorf("%w: nbf: %w", ErrMalformed, err)
 	}
-	if cl.IssuedAt, _, err = numericDate(c.Iat); err != nil {
+	if cl.IssuedAt, _, err = numericDate(m["iat"]); err != nil {
 		return fmt.Errorf("%w: iat: %w", ErrMalformed, err)
 	}
 	return nil
-}
-
-// unmarshalObject decodes exactly one JSON object with nothing after it.
-func unmarshalObject(b []byte, v any) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '{' {
-		return errors.New("not a JSON object")
-	}
-	return json.Unmarshal(b, v)
 }
 
 func deref(p *string) string {
