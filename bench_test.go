@@ -1,0 +1,169 @@
+package tokenguard_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tokenguard/tokenguard"
+	"github.com/tokenguard/tokenguard/jwks"
+	"github.com/tokenguard/tokenguard/oauthtest"
+)
+
+// benchAlgs are the algorithms the core's request path is measured with.
+var benchAlgs = []string{"RS256", "ES256", "EdDSA"}
+
+type benchEnv struct {
+	g      *tokenguard.Guard
+	tokens map[string]string
+	keys   map[string]crypto.PublicKey // by alg
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	as := oauthtest.NewServer(oauthtest.Options{Algorithms: benchAlgs})
+	b.Cleanup(as.Close)
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{ResourceMetadataURL: as.ResourceMetadataURL(), InsecureAllowHTTP: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Close() })
+	set, err := jwks.New(context.Background(), as.JWKSURL(), jwks.Options{InsecureAllowHTTP: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer set.Close()
+	env := &benchEnv{g: g, tokens: map[string]string{}, keys: map[string]crypto.PublicKey{}}
+	for _, alg := range benchAlgs {
+		env.tokens[alg] = as.MintWith(oauthtest.MintOptions{Alg: alg, Claims: oauthtest.Claims{"scope": "orders:read orders:write"}})
+		keys, err := set.Lookup(context.Background(), "", alg)
+		if err != nil || len(keys) != 1 {
+			b.Fatalf("%s: %d keys, %v", alg, len(keys), err)
+		}
+		env.keys[alg] = keys[0].Public
+	}
+	return env
+}
+
+func serveOnce(b *testing.B, h http.Handler, token string) {
+	r := httptest.NewRequest("GET", "/orders", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}
+
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_ = r.Header.Get("Authorization")
+	w.WriteHeader(http.StatusOK)
+})
+
+// BenchmarkHandler is one authenticated request through Guard.Handler with
+// the key set cached: what every request pays.
+func BenchmarkHandler(b *testing.B) {
+	env := newBenchEnv(b)
+	h := env.g.Handler(okHandler)
+	for _, alg := range benchAlgs {
+		tok := env.tokens[alg]
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				serveOnce(b, h, tok)
+			}
+		})
+	}
+}
+
+// BenchmarkHandlerParallel is BenchmarkHandler on every core at once.
+func BenchmarkHandlerParallel(b *testing.B) {
+	env := newBenchEnv(b)
+	h := env.g.Handler(okHandler)
+	for _, alg := range benchAlgs {
+		tok := env.tokens[alg]
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					serveOnce(b, h, tok)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkHarness is the request, recorder and handler without tokenguard:
+// subtract it from BenchmarkHandler to get tokenguard's own cost.
+func BenchmarkHarness(b *testing.B) {
+	env := newBenchEnv(b)
+	tok := env.tokens["RS256"]
+	b.ReportAllocs()
+	for b.Loop() {
+		serveOnce(b, okHandler, tok)
+	}
+}
+
+// BenchmarkBareVerify is the floor: hashing the signing input and checking
+// the signature of the same token with crypto/* alone.
+func BenchmarkBareVerify(b *testing.B) {
+	env := newBenchEnv(b)
+	for _, alg := range benchAlgs {
+		tok := env.tokens[alg]
+		i := strings.LastIndexByte(tok, '.')
+		input := []byte(tok[:i])
+		sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		key := env.keys[alg]
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var ok bool
+				switch k := key.(type) {
+				case *rsa.PublicKey:
+					d := sha256.Sum256(input)
+					ok = rsa.VerifyPKCS1v15(k, crypto.SHA256, d[:], sig) == nil
+				case *ecdsa.PublicKey:
+					d := sha256.Sum256(input)
+					r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+					ok = ecdsa.Verify(k, d[:], r, s)
+				case ed25519.PublicKey:
+					ok = ed25519.Verify(k, input, sig)
+				}
+				if !ok {
+					b.Fatal("signature does not verify")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRejectGarbage is the cost of turning away a malformed token:
+// what a flood of junk costs.
+func BenchmarkRejectGarbage(b *testing.B) {
+	env := newBenchEnv(b)
+	h := env.g.Handler(okHandler)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.AAAA")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			b.Fatal(w.Code)
+		}
+		_, _ = io.Copy(io.Discard, w.Body)
+	}
+}
