@@ -48,9 +48,14 @@ type Config struct {
 	// of "JWT" or none is accepted too, as many servers send them.
 	RequireATJWTType bool
 	// ValidateClaims, when set, runs after every built-in check passed. An
-	// error rejects the token with 401 invalid_token; return an *Error to
-	// choose the status and description yourself.
+	// error rejects the token with 401 invalid_token; return an *Error with
+	// a 4xx or 5xx Status to choose the answer yourself (a nil *Error or any
+	// other status still rejects, with 401 invalid_token).
 	ValidateClaims func(ctx context.Context, p *Principal) error
+
+	// Introspection configures the opaque-token path (RFC 7662). It is off
+	// unless a client id, bearer token or auth method is set.
+	Introspection IntrospectionConfig
 
 	// Realm is the realm in challenges. It defaults to the resource identifier.
 	Realm string

@@ -48,6 +48,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the cause, for logs. It is never sent to the client.
 	Err error
+
+	// introspectable marks a JWT the issuer could still vouch for by
+	// introspection (unparseable, or not from a trusted issuer's keys).
+	introspectable bool
 }
 
 func (e *Error) Error() string {
@@ -119,10 +123,15 @@ func errInsufficientScope(scopes []string) *Error {
 // becomes a 500 with no challenge, since it means a bug, not a bad token.
 func asError(err error) *Error {
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e != nil && validErrorStatus(e.Status) {
 		return e
 	}
 	return &Error{Status: http.StatusInternalServerError, Description: "internal error", Err: err}
+}
+
+// validErrorStatus reports whether status can answer a failed request.
+func validErrorStatus(status int) bool {
+	return status >= 400 && status <= 599
 }
 
 // challenge builds the WWW-Authenticate value (RFC 6750 §3, RFC 9728 §5.1).
@@ -134,7 +143,9 @@ func challenge(realm string, e *Error, resourceMetadata string) string {
 		b.WriteString(sep)
 		b.WriteString(name)
 		b.WriteString(`="`)
-		writeQuoted(&b, value)
+		// RFC 6750 §3 allows neither '"' nor '\' in error, error_description
+		// and scope, so those drop them; other values are escaped.
+		writeQuoted(&b, value, name == "realm" || name == "resource_metadata")
 		b.WriteByte('"')
 		sep = ", "
 	}
@@ -153,20 +164,26 @@ func challenge(realm string, e *Error, resourceMetadata string) string {
 	if resourceMetadata != "" {
 		param("resource_metadata", resourceMetadata)
 	}
+	if sep == " " {
+		// RFC 6750 §3: the scheme must be followed by at least one auth-param.
+		param("realm", "")
+	}
 	return b.String()
 }
 
 // writeQuoted writes s as the inside of an RFC 9110 quoted-string, limited
-// to the characters RFC 6750 allows in its attributes: printable ASCII, with
-// '"' and '\' escaped. Anything else is dropped, so no value can break out
-// of the header or start a new one.
-func writeQuoted(b *strings.Builder, s string) {
+// to printable ASCII; '"' and '\' are escaped, or dropped when escape is
+// false. Anything else is dropped, so no value can break out of the header
+// or start a new one.
+func writeQuoted(b *strings.Builder, s string, escape bool) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			if escape {
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			}
 		case c >= 0x20 && c <= 0x7e:
 			b.WriteByte(c)
 		}

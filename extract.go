@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// maxFormBytes bounds the form body read for an access_token parameter.
+const maxFormBytes = 256 << 10
+
 // extract finds the bearer token per RFC 6750 §2. A request with a token in
 // more than one place, or in one place twice, is invalid_request.
 func (g *Guard) extract(r *http.Request) (string, *Error) {
@@ -30,8 +33,13 @@ func (g *Guard) extract(r *http.Request) (string, *Error) {
 		return "", errInvalidRequest("more than one Authorization header", nil)
 	}
 
-	if g.cfg.AllowFormToken && r.Method != http.MethodGet && r.Body != nil {
+	// The body is read only when the header carried no token, so handlers
+	// of header-authenticated requests keep their raw body, and only up to
+	// maxFormBytes, so an unauthenticated request cannot make us buffer
+	// megabytes.
+	if g.cfg.AllowFormToken && found == 0 && r.Method != http.MethodGet && r.Body != nil {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+			r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes)
 			if err := r.ParseForm(); err != nil {
 				return "", errInvalidRequest("malformed form body", err)
 			}

@@ -20,6 +20,9 @@ import (
 	"github.com/tokenguard/tokenguard/jwks"
 )
 
+// maxAuthorizationServers bounds the issuers one metadata document may name.
+const maxAuthorizationServers = 16
+
 // Guard authenticates requests. Build one with New, share it across
 // handlers, and Close it when done. It is safe for concurrent use.
 type Guard struct {
@@ -33,7 +36,13 @@ type Guard struct {
 	audience            string
 	resourceMetadataURL string
 	issuers             map[string]*issuer
+	issuerOrder         []string
 	retryAfter          time.Duration
+	introspector        *introspector
+
+	// ctx ends at Close; shared work (introspection flights) runs on it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // issuer is one trusted authorization server.
@@ -48,6 +57,7 @@ type issuer struct {
 // stops the background work.
 func New(ctx context.Context, cfg Config) (*Guard, error) {
 	g := &Guard{cfg: cfg, now: cfg.Now, issuers: make(map[string]*issuer)}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -109,6 +119,26 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 			return nil, err
 		}
 	}
+	if cfg.Introspection.enabled() {
+		// Opaque tokens carry no issuer: they go to the first trusted
+		// server that announces an introspection endpoint.
+		var md *discovery.ServerMetadata
+		for _, id := range g.issuerOrder {
+			if m := g.issuers[id].meta; m != nil && m.IntrospectionEndpoint != "" {
+				md = m
+				break
+			}
+		}
+		if md == nil && len(g.issuerOrder) == 1 {
+			md = g.issuers[g.issuerOrder[0]].meta
+		}
+		in, err := newIntrospector(g, cfg.Introspection, md, g.issuerOrder)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.introspector = in
+	}
 	return g, nil
 }
 
@@ -138,6 +168,10 @@ func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("tokenguard: %w", err)
 	}
+	if len(md.AuthorizationServers) > maxAuthorizationServers {
+		// Each one costs discovery fetches and a refresh loop at start-up.
+		return nil, fmt.Errorf("tokenguard: %s lists %d authorization servers, more than the %d supported", g.resourceMetadataURL, len(md.AuthorizationServers), maxAuthorizationServers)
+	}
 	g.resource = md.Resource
 	return md.AuthorizationServers, nil
 }
@@ -153,11 +187,17 @@ func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id string) 
 		if err != nil {
 			return fmt.Errorf("tokenguard: %w", err)
 		}
-		if md.JWKSURI == "" {
-			return fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri", id)
-		}
 		iss.meta = md
 		jwksURL = md.JWKSURI
+		if jwksURL == "" {
+			if !g.cfg.Introspection.enabled() {
+				return fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri and introspection is not configured", id)
+			}
+			// An introspection-only server: its tokens are judged remotely.
+			g.issuers[id] = iss
+			g.issuerOrder = append(g.issuerOrder, id)
+			return nil
+		}
 	}
 	set, err := jwks.New(ctx, jwksURL, jwks.Options{
 		HTTPClient:         g.cfg.HTTPClient,
@@ -180,13 +220,18 @@ func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id string) 
 	}
 	iss.keys = set
 	g.issuers[id] = iss
+	g.issuerOrder = append(g.issuerOrder, id)
 	return nil
 }
 
-// Close stops every background refresh and waits for it to end.
+// Close stops every background refresh and waits for it to end, and
+// cancels introspection calls in flight.
 func (g *Guard) Close() error {
+	g.cancel()
 	for _, iss := range g.issuers {
-		iss.keys.Close()
+		if iss.keys != nil {
+			iss.keys.Close()
+		}
 	}
 	return nil
 }

@@ -23,14 +23,15 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 // RequireScopes returns middleware that lets a request through only when its
 // token grants every one of scopes; otherwise it answers 403
 // insufficient_scope naming them, so the client can ask for them. It
-// authenticates the request itself when no Handler did before it, so a
-// route is never left open by a missing Handler.
+// authenticates the request itself when no Handler of the same Guard did
+// before it, so a route is never left open by a missing Handler, and a
+// Principal from another Guard (another issuer or audience) is not trusted.
 func (g *Guard) RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 	required := append([]string(nil), scopes...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := PrincipalFrom(r.Context())
-			if !ok {
+			if !ok || p.guard != g {
 				var err error
 				if p, err = g.Authenticate(r); err != nil {
 					g.WriteError(w, r, err)

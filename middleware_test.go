@@ -53,7 +53,7 @@ func TestChallengeEscaping(t *testing.T) {
 	g := newGuard(t, as, tokenguard.Config{Realm: "evil\"\r\nSet-Cookie: x=1\\"})
 	w := call(g.RequireScopes("a\"b", "c\nd")(http.NotFoundHandler()), "Bearer "+as.Mint(nil))
 	got := w.Header().Get("WWW-Authenticate")
-	want := `Bearer realm="evil\"Set-Cookie: x=1\\", error="insufficient_scope", error_description="token lacks a required scope", scope="a\"b cd", resource_metadata="` + g.ResourceMetadataURL() + `"`
+	want := `Bearer realm="evil\"Set-Cookie: x=1\\", error="insufficient_scope", error_description="token lacks a required scope", scope="ab cd", resource_metadata="` + g.ResourceMetadataURL() + `"`
 	if got != want {
 		t.Errorf("WWW-Authenticate\n got %s\nwant %s", got, want)
 	}

@@ -51,6 +51,9 @@ type Principal struct {
 	Kind TokenKind
 
 	claims []byte
+	// guard is the Guard that authenticated the token; RequireScopes of
+	// another Guard (another issuer, another audience) does not trust it.
+	guard *Guard
 }
 
 // HasScope reports whether the token grants scope.

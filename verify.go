@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"unicode"
 
 	ijws "github.com/tokenguard/tokenguard/internal/jws"
 	"github.com/tokenguard/tokenguard/internal/jwt"
@@ -12,11 +13,43 @@ import (
 
 // authenticateToken judges one extracted token.
 func (g *Guard) authenticateToken(ctx context.Context, token string) (*Principal, *Error) {
+	p, e := g.judgeToken(ctx, token)
+	if e != nil {
+		return nil, e
+	}
+	if e := g.validateClaims(ctx, p); e != nil {
+		return nil, e
+	}
+	return p, nil
+}
+
+// judgeToken applies the built-in checks on the JWT or introspection path.
+func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Error) {
 	if !jwt.MaybeJWS(token) {
 		// Opaque tokens and JWEs go to introspection when one is configured.
-		return nil, errInvalidToken("token is not a JWT", errors.New("token is not a JWS compact serialization and no introspection endpoint is configured"))
+		if g.introspector == nil {
+			return nil, errInvalidToken("token is not a JWT", errors.New("token is not a JWS compact serialization and no introspection endpoint is configured"))
+		}
+		return g.introspect(ctx, token)
 	}
-	return g.verifyJWT(ctx, token)
+	p, e := g.verifyJWT(ctx, token)
+	if g.introspector == nil {
+		return p, e
+	}
+	switch g.cfg.Introspection.JWTs {
+	case IntrospectJWTUnknownIssuer:
+		if e != nil && e.introspectable {
+			return g.introspect(ctx, token)
+		}
+	case IntrospectJWTAlways:
+		if e == nil {
+			// Local checks passed; the server has the last word (revocation).
+			if _, e := g.introspect(ctx, token); e != nil {
+				return nil, e
+			}
+		}
+	}
+	return p, e
 }
 
 // verifyJWT applies RFC 8725 and RFC 9068: the header first, then the
@@ -24,7 +57,9 @@ func (g *Guard) authenticateToken(ctx context.Context, token string) (*Principal
 func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error) {
 	t, err := jwt.Parse(token)
 	if err != nil {
-		return nil, errInvalidToken("malformed token", err)
+		e := errInvalidToken("malformed token", err)
+		e.introspectable = true
+		return nil, e
 	}
 	h := &t.Header
 	if !g.algs[h.Alg] {
@@ -37,12 +72,19 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error
 	if !g.typeAllowed(h.Typ) {
 		return nil, errInvalidToken("token type not accepted", errors.New("typ "+quote(h.Typ)))
 	}
+	if t.Claims.IDTokenMarkers && !isATJWT(h.Typ) {
+		// An OpenID Connect ID token is never an access token (RFC 9068 §4);
+		// the audience check usually catches it, this does without one.
+		return nil, errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
+	}
 	// jku, x5u, x5c and jwk headers are never read: keys come only from the
 	// trusted issuer's JWKS.
 	c := &t.Claims
 	iss, ok := g.issuers[c.Issuer]
-	if !ok {
-		return nil, errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer"))
+	if !ok || iss.keys == nil {
+		e := errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer with a key set"))
+		e.introspectable = true
+		return nil, e
 	}
 	keys, err := iss.keys.Lookup(ctx, h.Kid, h.Alg)
 	if err != nil {
@@ -90,31 +132,44 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error
 		TokenID:  c.ID,
 		Kind:     KindJWT,
 		claims:   t.Payload,
-	}
-	if g.cfg.ValidateClaims != nil {
-		if err := g.cfg.ValidateClaims(ctx, p); err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				return nil, e
-			}
-			return nil, errInvalidToken("token rejected by policy", err)
-		}
+		guard:    g,
 	}
 	return p, nil
+}
+
+// validateClaims runs the user's hook on a token that passed every
+// built-in check, whichever path it took.
+func (g *Guard) validateClaims(ctx context.Context, p *Principal) *Error {
+	if g.cfg.ValidateClaims == nil {
+		return nil
+	}
+	if err := g.cfg.ValidateClaims(ctx, p); err != nil {
+		// A typed nil *Error is still a rejection, and a status that is
+		// not an error status cannot be answered: both fail closed.
+		var e *Error
+		if errors.As(err, &e) && e != nil && validErrorStatus(e.Status) {
+			return e
+		}
+		return errInvalidToken("token rejected by policy", err)
+	}
+	return nil
 }
 
 // typeAllowed applies the typ policy. RFC 7515 §4.1.9 lets "application/"
 // be omitted and media types are case-insensitive.
 func (g *Guard) typeAllowed(typ string) bool {
-	t := strings.ToLower(typ)
-	t = strings.TrimPrefix(t, "application/")
-	switch t {
-	case "at+jwt":
+	if isATJWT(typ) {
 		return true
+	}
+	switch strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/")) {
 	case "jwt", "":
 		return !g.cfg.RequireATJWTType
 	}
 	return false
+}
+
+func isATJWT(typ string) bool {
+	return strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt")
 }
 
 func containsString(list []string, s string) bool {
@@ -131,8 +186,10 @@ func quote(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "..."
 	}
+	// Not only ASCII controls: C1 controls, line separators and bidi
+	// overrides would let a token rewrite how the log line reads.
 	return `"` + strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '"' {
+		if r == '"' || r == '\\' || !unicode.IsPrint(r) {
 			return '?'
 		}
 		return r

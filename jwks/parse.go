@@ -47,7 +47,7 @@ type lookup struct{ kid, alg string }
 
 // Parse reads a JWK Set document (RFC 7517 §5). Keys that cannot verify
 // signatures are skipped: use "enc", key_ops without "verify", symmetric
-// keys, unknown key types, RSA moduli under 2048 bits, and an alg this
+// keys, unknown key types, RSA moduli under 2048 or over 8192 bits, and an alg this
 // library does not verify. At most maxKeys entries are accepted.
 func Parse(doc []byte, maxKeys int) (keys []Key, skipped []Skipped, err error) {
 	p, err := parse(doc, maxKeys)
@@ -143,6 +143,9 @@ func parseKey(raw json.RawMessage) (Key, string) {
 	case *rsa.PublicKey:
 		if pk.N.BitLen() < ijws.MinRSABits {
 			return k, fmt.Sprintf("RSA modulus of %d bits is under %d", pk.N.BitLen(), ijws.MinRSABits)
+		}
+		if pk.N.BitLen() > ijws.MaxRSABits {
+			return k, fmt.Sprintf("RSA modulus of %d bits is over %d", pk.N.BitLen(), ijws.MaxRSABits)
 		}
 		k.Public = pk
 	case *ecdsa.PublicKey:

@@ -29,6 +29,9 @@ var (
 	ErrClosed = errors.New("jwks: set closed")
 )
 
+// maxRetryAfter bounds how long a server's Retry-After holds fetches back.
+const maxRetryAfter = 5 * time.Minute
+
 // Options configures a Set. The zero value is usable; each field says its default.
 type Options struct {
 	// HTTPClient fetches the set. Nil means http.DefaultClient.
@@ -108,6 +111,7 @@ type Set struct {
 	closed      bool
 	inflight    *flight
 	lastKidTrip time.Time // start of the last fetch an unknown kid caused
+	holdUntil   time.Time // no unknown-kid fetch before this (server's Retry-After)
 	lastErr     error
 	fetches     int
 }
@@ -189,9 +193,9 @@ func (s *Set) Lookup(ctx context.Context, kid, alg string) ([]Key, error) {
 			return keys, err
 		}
 		if err := s.LastError(); err != nil {
-			return nil, fmt.Errorf("%w: kid %q unknown and the last refresh failed: %w", ErrUnavailable, kid, err)
+			return nil, fmt.Errorf("%w: kid %s unknown and the last refresh failed: %w", ErrUnavailable, kidText(kid), err)
 		}
-		return nil, fmt.Errorf("%w: kid %q, alg %s (refresh rate-limited)", ErrUnknownKey, kid, alg)
+		return nil, fmt.Errorf("%w: kid %s, alg %s (refresh rate-limited)", ErrUnknownKey, kidText(kid), alg)
 	}
 	if f == nil {
 		return nil, ErrClosed
@@ -208,7 +212,16 @@ func (s *Set) Lookup(ctx context.Context, kid, alg string) ([]Key, error) {
 	if err != nil || len(keys) > 0 {
 		return keys, err
 	}
-	return nil, fmt.Errorf("%w: kid %q, alg %s", ErrUnknownKey, kid, alg)
+	return nil, fmt.Errorf("%w: kid %s, alg %s", ErrUnknownKey, kidText(kid), alg)
+}
+
+// kidText quotes a kid for an error message. Kids come from tokens, so
+// the text is bounded and escaped: it ends up in operators' logs.
+func kidText(kid string) string {
+	if len(kid) > 64 {
+		kid = kid[:64] + "..."
+	}
+	return strconv.Quote(kid)
 }
 
 func (s *Set) current(kid, alg string) ([]Key, error) {
@@ -253,7 +266,7 @@ func (s *Set) startFlight(limited bool) (*flight, bool) {
 		// Only fetches that unknown kids cause count against the cooldown,
 		// so a scheduled refresh never delays a real rotation.
 		now := s.opts.Now()
-		if !s.lastKidTrip.IsZero() && now.Sub(s.lastKidTrip) < s.opts.UnknownKeyCooldown {
+		if !s.lastKidTrip.IsZero() && now.Sub(s.lastKidTrip) < s.opts.UnknownKeyCooldown || now.Before(s.holdUntil) {
 			return nil, false
 		}
 		s.lastKidTrip = now
@@ -299,7 +312,18 @@ func (s *Set) fetch() (time.Duration, error) {
 		AllowInsecure: s.opts.InsecureAllowHTTP,
 	})
 	if err != nil {
-		return s.opts.MinRefreshInterval, fmt.Errorf("jwks: %w", err)
+		next := s.opts.MinRefreshInterval
+		var se *fetch.StatusError
+		if errors.As(err, &se) && se.RetryAfter > 0 && (se.StatusCode == 429 || se.StatusCode == 503) {
+			// The server asked for quiet: no unknown-kid fetch until then,
+			// within reason (a hostile hint must not silence us for days).
+			hold := min(se.RetryAfter, maxRetryAfter)
+			s.mu.Lock()
+			s.holdUntil = s.opts.Now().Add(hold)
+			s.mu.Unlock()
+			next = max(next, hold)
+		}
+		return next, fmt.Errorf("jwks: %w", err)
 	}
 	p, err := parse(resp.Body, s.opts.MaxKeys)
 	if err != nil {
@@ -310,7 +334,7 @@ func (s *Set) fetch() (time.Duration, error) {
 	s.cur.Store(&snapshot{parsed: p, fetchedAt: s.opts.Now()})
 	if len(p.skipped) > 0 && s.opts.OnError != nil {
 		for _, sk := range p.skipped {
-			s.opts.OnError(fmt.Errorf("jwks: %s: skipped key %d (kid %q): %s", s.url, sk.Index, sk.ID, sk.Reason))
+			s.opts.OnError(fmt.Errorf("jwks: %s: skipped key %d (kid %s): %s", s.url, sk.Index, kidText(sk.ID), sk.Reason))
 		}
 	}
 	return s.interval(resp.Header.Get("Cache-Control")), nil

@@ -22,7 +22,9 @@ type client struct {
 }
 
 // RegisterClient registers (or replaces) the client id with the given secret
-// and allowed scopes, for the client-credentials grant at [Server.TokenURL].
+// and allowed scopes, for the client-credentials grant at [Server.TokenURL]
+// and for authentication at [Server.IntrospectionURL] and
+// [Server.RevocationURL].
 // An empty secret registers a public client, which authenticates with its id
 // alone and may not use the client-credentials grant. Clients can also
 // register themselves at [Server.RegistrationURL] (RFC 7591). RegisterClient
@@ -42,21 +44,25 @@ type tokenError struct {
 	status      int
 	code        string
 	description string
+	header      http.Header // added to the response, such as Retry-After
 }
 
 func (e *tokenError) write(w http.ResponseWriter) {
-	if e.status == http.StatusUnauthorized {
+	for name, values := range e.header {
+		w.Header()[http.CanonicalHeaderKey(name)] = values
+	}
+	if e.status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauthtest"`)
 	}
 	writeError(w, e.status, e.code, e.description)
 }
 
 func invalidRequest(format string, args ...any) *tokenError {
-	return &tokenError{http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...)}
+	return &tokenError{status: http.StatusBadRequest, code: "invalid_request", description: fmt.Sprintf(format, args...)}
 }
 
 func invalidClient(description string) *tokenError {
-	return &tokenError{http.StatusUnauthorized, "invalid_client", description}
+	return &tokenError{status: http.StatusUnauthorized, code: "invalid_client", description: description}
 }
 
 // serveToken implements the client-credentials grant (RFC 6749 §4.4).
@@ -75,15 +81,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (map[string]any, 
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		return nil, invalidRequest("Content-Type must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		return nil, invalidRequest("malformed form body")
-	}
-	form := r.PostForm
-	for name, values := range form {
-		if len(values) > 1 {
-			return nil, invalidRequest("parameter %s repeated", name)
-		}
+	form, terr := parseForm(w, r)
+	if terr != nil {
+		return nil, terr
 	}
 	c, terr := s.authenticate(r, form)
 	if terr != nil {
@@ -94,17 +94,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (map[string]any, 
 		return nil, invalidRequest("grant_type missing")
 	case "client_credentials":
 	default:
-		return nil, &tokenError{http.StatusBadRequest, "unsupported_grant_type", "grant_type " + grant + " is not supported"}
+		return nil, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", description: "grant_type " + grant + " is not supported"}
 	}
 	if c.secret == "" {
-		return nil, &tokenError{http.StatusBadRequest, "unauthorized_client", "a public client cannot use client_credentials"}
+		return nil, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", description: "a public client cannot use client_credentials"}
 	}
 	scopes := c.scopes
 	if _, ok := form["scope"]; ok {
 		scopes = nil
 		for _, sc := range strings.Fields(form.Get("scope")) {
 			if !slices.Contains(c.scopes, sc) {
-				return nil, &tokenError{http.StatusBadRequest, "invalid_scope", "scope " + sc + " is not allowed for this client"}
+				return nil, &tokenError{status: http.StatusBadRequest, code: "invalid_scope", description: "scope " + sc + " is not allowed for this client"}
 			}
 			if !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
@@ -116,8 +116,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (map[string]any, 
 	if scope != "" {
 		claims["scope"] = scope
 	}
+	var access string
+	if s.opts.OpaqueTokens {
+		access = s.MintOpaque(claims)
+	} else {
+		access = s.Mint(claims)
+	}
 	resp := map[string]any{
-		"access_token": s.Mint(claims),
+		"access_token": access,
 		"token_type":   "Bearer",
 		"expires_in":   max(int64(s.opts.TokenLifetime.Seconds()), 0),
 	}
@@ -125,6 +131,21 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (map[string]any, 
 		resp["scope"] = scope
 	}
 	return resp, nil
+}
+
+// parseForm reads a form body of at most maxBodyBytes in which no parameter
+// is repeated (RFC 6749 §3.1, §3.2).
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *tokenError) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		return nil, invalidRequest("malformed form body")
+	}
+	for name, values := range r.PostForm {
+		if len(values) > 1 {
+			return nil, invalidRequest("parameter %s repeated", name)
+		}
+	}
+	return r.PostForm, nil
 }
 
 // authenticate applies client_secret_basic (with the RFC 6749 §2.3.1

@@ -5,10 +5,15 @@
 // a JWK Set, serves the discovery documents a resource server reads at start-up
 // (RFC 9728 protected-resource metadata, RFC 8414 authorization-server metadata
 // and OpenID discovery), issues JWT access tokens (RFC 9068) through the
-// client-credentials grant and through [Server.Mint], and registers clients
-// dynamically (RFC 7591). Tests can rotate and retire keys, forge malformed
-// tokens, count requests per endpoint and inject faults such as error
-// statuses, garbage bodies and slow responses.
+// client-credentials grant and through [Server.Mint], issues opaque tokens
+// through [Server.MintOpaque] (and the grant, with Options.OpaqueTokens),
+// answers token introspection (RFC 7662) for both kinds, revokes tokens
+// ([Server.Revoke], RFC 7009) and registers clients dynamically (RFC 7591).
+// Tests can rotate and retire keys, forge malformed tokens, count requests
+// per endpoint, see how each introspection call authenticated
+// ([Server.IntrospectionCalls]), rate-limit introspection as the seed API
+// does and inject faults such as error statuses, garbage bodies and slow
+// responses.
 //
 // The endpoint layout follows the seed API: discovery documents at the root,
 // everything else under a prefix ("/oauth" by default):
@@ -19,7 +24,8 @@
 //	{Prefix}/jwks                                           jwks
 //	{Prefix}/token                                          token
 //	{Prefix}/register                                       register
-//	{Prefix}/introspect                                     introspect (501 for now)
+//	{Prefix}/introspect                                     introspect
+//	{Prefix}/revoke                                         revoke
 //	{Prefix}/authorize                                      authorize (501)
 //
 // The names on the right are the endpoint names used by [Server.Requests] and

@@ -173,3 +173,46 @@ func ExampleSignJWT() {
 	// {"alg":"EdDSA","kid":"attacker"}
 	// {"iss":"https://as.example","sub":"mallory"}
 }
+
+func ExampleServer_MintOpaque() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	as.RegisterClient("resource-server", "s3cret")
+
+	// An opaque token: the resource server cannot read it and asks the
+	// authorization server about it (RFC 7662).
+	token := as.MintOpaque(oauthtest.Claims{"sub": "alice", "scope": "orders:read"})
+	introspect := func() {
+		form := url.Values{"token": {token}}
+		req, _ := http.NewRequest(http.MethodPost, as.IntrospectionURL(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape("resource-server"), url.QueryEscape("s3cret"))
+		resp, err := as.Client().Do(req)
+		if err != nil {
+			panic(err)
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Active bool   `json:"active"`
+			Sub    string `json:"sub"`
+			Scope  string `json:"scope"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+			panic(err)
+		}
+		fmt.Printf("%d active=%t sub=%q scope=%q\n", resp.StatusCode, answer.Active, answer.Sub, answer.Scope)
+	}
+	fmt.Println(strings.Contains(token, "."))
+	introspect()
+
+	as.Revoke(token)
+	introspect()
+
+	calls := as.IntrospectionCalls()
+	fmt.Println(len(calls), calls[0].AuthMethod, calls[0].ClientID)
+	// Output:
+	// false
+	// 200 active=true sub="alice" scope="orders:read"
+	// 200 active=false sub="" scope=""
+	// 2 client_secret_basic resource-server
+}

@@ -131,11 +131,13 @@ func (s *Server) Requests(endpoint string) int {
 	return s.counts[endpoint]
 }
 
-// ResetCounts sets every request count to zero.
+// ResetCounts sets every request count to zero and empties the list of
+// [Server.IntrospectionCalls]. It leaves the introspection rate limit alone.
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.counts)
+	s.calls = nil
 }
 
 func mustEndpoint(name string) {

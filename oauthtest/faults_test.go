@@ -167,11 +167,12 @@ func TestRequestCounts(t *testing.T) {
 	names := []string{
 		oauthtest.EndpointJWKS, oauthtest.EndpointToken, oauthtest.EndpointRegister, oauthtest.EndpointIntrospect,
 		oauthtest.EndpointAuthorize, oauthtest.EndpointResourceMetadata, oauthtest.EndpointServerMetadata,
-		oauthtest.EndpointOpenIDConfiguration,
+		oauthtest.EndpointOpenIDConfiguration, oauthtest.EndpointRevoke,
 	}
 	want := map[string]string{
 		"jwks": "jwks", "token": "token", "register": "register", "introspect": "introspect", "authorize": "authorize",
 		"resource_metadata": "resource_metadata", "server_metadata": "server_metadata", "openid_configuration": "openid_configuration",
+		"revoke": "revoke",
 	}
 	for _, n := range names {
 		if want[n] != n {

@@ -48,17 +48,20 @@ func (s *Server) resourceMetadataHandler(resource string) func(http.ResponseWrit
 
 func (s *Server) serveServerMetadata(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                s.Issuer,
-		"authorization_endpoint":                s.AuthorizationURL(),
-		"token_endpoint":                        s.TokenURL(),
-		"jwks_uri":                              s.JWKSURL(),
-		"introspection_endpoint":                s.IntrospectionURL(),
-		"registration_endpoint":                 s.RegistrationURL(),
-		"scopes_supported":                      s.scopesSupported(),
-		"response_types_supported":              []string{"code"},
-		"grant_types_supported":                 []string{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post"},
-		"code_challenge_methods_supported":      []string{"S256"},
+		"issuer":                 s.Issuer,
+		"authorization_endpoint": s.AuthorizationURL(),
+		"token_endpoint":         s.TokenURL(),
+		"jwks_uri":               s.JWKSURL(),
+		"introspection_endpoint": s.IntrospectionURL(),
+		"introspection_endpoint_auth_methods_supported": s.introspectionAuthMethods(),
+		"revocation_endpoint":                           s.RevocationURL(),
+		"revocation_endpoint_auth_methods_supported":    []string{"none", "client_secret_basic", "client_secret_post"},
+		"registration_endpoint":                         s.RegistrationURL(),
+		"scopes_supported":                              s.scopesSupported(),
+		"response_types_supported":                      []string{"code"},
+		"grant_types_supported":                         []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported":         []string{"none", "client_secret_basic", "client_secret_post"},
+		"code_challenge_methods_supported":              []string{"S256"},
 	})
 }
 

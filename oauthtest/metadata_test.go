@@ -245,15 +245,11 @@ func TestPrefix(t *testing.T) {
 
 func TestStubEndpoints(t *testing.T) {
 	srv := newServer(t, oauthtest.Options{Algorithms: []string{"EdDSA"}})
-	req, _ := http.NewRequest(http.MethodPost, srv.IntrospectionURL(), nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.AuthorizationURL(), nil)
 	if r := do(t, srv, req); r.status != http.StatusNotImplemented || r.body["error"] == nil {
-		t.Errorf("introspect: %d %v", r.status, r.body)
-	}
-	req, _ = http.NewRequest(http.MethodGet, srv.AuthorizationURL(), nil)
-	if r := do(t, srv, req); r.status != http.StatusNotImplemented {
 		t.Errorf("authorize: %d %v", r.status, r.body)
 	}
-	if srv.Requests(oauthtest.EndpointIntrospect) != 1 || srv.Requests(oauthtest.EndpointAuthorize) != 1 {
-		t.Errorf("counts %d %d", srv.Requests(oauthtest.EndpointIntrospect), srv.Requests(oauthtest.EndpointAuthorize))
+	if srv.Requests(oauthtest.EndpointAuthorize) != 1 {
+		t.Errorf("count %d", srv.Requests(oauthtest.EndpointAuthorize))
 	}
 }

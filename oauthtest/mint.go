@@ -57,15 +57,7 @@ func (s *Server) MintWith(o MintOptions) string {
 	now := s.opts.Now()
 	header := map[string]any{"alg": k.alg, "kid": k.kid, "typ": "at+jwt"}
 	merge(header, o.Header)
-	claims := map[string]any{
-		"iss":       s.Issuer,
-		"aud":       s.resource,
-		"sub":       "user-1",
-		"client_id": "client-1",
-		"iat":       now.Unix(),
-		"exp":       now.Add(s.opts.TokenLifetime).Unix(),
-		"jti":       randomID(),
-	}
+	claims := s.defaultClaims(now)
 	merge(claims, o.Claims)
 	tok, err := SignJWT(header, claims, k.signer, k.alg)
 	if err != nil {

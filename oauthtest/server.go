@@ -28,8 +28,11 @@ const (
 	// EndpointRegister is the RFC 7591 registration endpoint, {Prefix}/register.
 	EndpointRegister = "register"
 	// EndpointIntrospect is the RFC 7662 introspection endpoint,
-	// {Prefix}/introspect. It currently answers 501 Not Implemented.
+	// {Prefix}/introspect; see [Server.IntrospectionURL].
 	EndpointIntrospect = "introspect"
+	// EndpointRevoke is the RFC 7009 revocation endpoint, {Prefix}/revoke;
+	// see [Server.RevocationURL].
+	EndpointRevoke = "revoke"
 	// EndpointAuthorize is the authorization endpoint, {Prefix}/authorize.
 	// It is advertised in the metadata and answers 501 Not Implemented.
 	EndpointAuthorize = "authorize"
@@ -38,7 +41,7 @@ const (
 func validEndpoint(name string) bool {
 	switch name {
 	case EndpointResourceMetadata, EndpointServerMetadata, EndpointOpenIDConfiguration,
-		EndpointJWKS, EndpointToken, EndpointRegister, EndpointIntrospect, EndpointAuthorize:
+		EndpointJWKS, EndpointToken, EndpointRegister, EndpointIntrospect, EndpointRevoke, EndpointAuthorize:
 		return true
 	}
 	return false
@@ -47,7 +50,7 @@ func validEndpoint(name string) bool {
 // Options configures a [Server]. The zero value is a usable configuration.
 type Options struct {
 	// Prefix is the path under which the OAuth endpoints (jwks, token,
-	// register, introspect, authorize) are served, such as "/v2/oauth".
+	// register, introspect, revoke, authorize) are served, such as "/v2/oauth".
 	// "/" serves them at the root. This defaults to "/oauth".
 	Prefix string
 
@@ -91,9 +94,60 @@ type Options struct {
 	// expired. This defaults to one hour.
 	TokenLifetime time.Duration
 
-	// Now is the clock used for iat, exp and client_id_issued_at. This
-	// defaults to time.Now.
+	// Now is the clock used for iat, exp and client_id_issued_at, for
+	// deciding at the introspection endpoint whether a token has expired, and
+	// for the introspection rate limit. It may be called from several
+	// goroutines at once. This defaults to time.Now.
 	Now func() time.Time
+
+	// OpaqueTokens makes the token endpoint issue opaque access tokens, as
+	// [Server.MintOpaque] does, instead of JWTs. This defaults to false.
+	OpaqueTokens bool
+
+	// IntrospectionAuth selects the client authentication the introspection
+	// endpoint requires:
+	//
+	//	""                     client_secret_basic, client_secret_post or a bearer token
+	//	"client_secret_basic"  only client_secret_basic
+	//	"client_secret_post"   only client_secret_post
+	//	"none"                 none: every call is answered and credentials are ignored,
+	//	                       as on servers that expose introspection on a private port
+	//
+	// client_secret_basic and client_secret_post follow the token endpoint:
+	// RFC 6749 §2.3.1, the id and secret form-url-encoded before base64 in
+	// the Authorization header, or client_id and client_secret in the body
+	// (form or JSON). The client must be registered with a secret. A bearer
+	// token ("Authorization: Bearer ...") is an active access token of this
+	// server (a JWT it signed or an opaque token it issued, such as one from
+	// the client-credentials grant) whose client_id is a registered client.
+	// Any other value makes NewServer panic. This defaults to "".
+	IntrospectionAuth string
+
+	// RejectTokenTypeHint makes the introspection endpoint answer 400
+	// invalid_request to a call that has a token_type_hint parameter, or any
+	// parameter other than token, client_id and client_secret, as strict
+	// servers do. This defaults to false: token_type_hint is recorded (see
+	// [Server.IntrospectionCalls]) and ignored, and so are unknown
+	// parameters.
+	RejectTokenTypeHint bool
+
+	// IntrospectionRateLimit is the number of introspection calls each
+	// client may make per IntrospectionRateWindow; the seed API allows 5 a
+	// minute. Calls are counted per authenticated client id, and all calls
+	// without one (IntrospectionAuth "none") share one count. A window opens
+	// at a client's first call and lasts IntrospectionRateWindow, measured
+	// with Now; past the limit, calls are answered 429 {"error":
+	// "rate_limited"} with Retry-After set to the seconds until the window
+	// ends (rounded up, at least 1); the first call after that opens a new
+	// window. Calls answered 429 do not count against the limit, and calls
+	// that fail authentication are answered 401 and not counted either.
+	// [Server.Requests] counts every call. This defaults to 0: no limit.
+	// A negative value makes NewServer panic.
+	IntrospectionRateLimit int
+
+	// IntrospectionRateWindow is the window of IntrospectionRateLimit. This
+	// defaults to one minute. A negative value makes NewServer panic.
+	IntrospectionRateWindow time.Duration
 }
 
 // A Server is an OAuth 2.0 authorization server listening on a system-chosen
@@ -124,6 +178,10 @@ type Server struct {
 	clients map[string]*client
 	counts  map[string]int
 	faults  map[string]*activeFault
+	opaque  map[tokenHash]json.RawMessage // opaque token -> its claims
+	revoked map[tokenHash]struct{}
+	buckets map[string]*rateBucket // client id -> introspection calls
+	calls   []IntrospectionCall
 }
 
 type route struct {
@@ -155,6 +213,9 @@ func NewUnstartedServer(opts Options) *Server {
 		clients: make(map[string]*client),
 		counts:  make(map[string]int),
 		faults:  make(map[string]*activeFault),
+		opaque:  make(map[tokenHash]json.RawMessage),
+		revoked: make(map[tokenHash]struct{}),
+		buckets: make(map[string]*rateBucket),
 	}
 	for _, alg := range opts.Algorithms {
 		s.addKey(alg)
@@ -208,6 +269,21 @@ func normalize(o Options) Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	switch o.IntrospectionAuth {
+	case "", authNone, authBasic, authPost:
+	default:
+		panic(fmt.Sprintf("oauthtest: IntrospectionAuth %q must be empty, %q, %q or %q",
+			o.IntrospectionAuth, authBasic, authPost, authNone))
+	}
+	if o.IntrospectionRateLimit < 0 {
+		panic(fmt.Sprintf("oauthtest: negative IntrospectionRateLimit %d", o.IntrospectionRateLimit))
+	}
+	if o.IntrospectionRateWindow < 0 {
+		panic(fmt.Sprintf("oauthtest: negative IntrospectionRateWindow %v", o.IntrospectionRateWindow))
+	}
+	if o.IntrospectionRateWindow == 0 {
+		o.IntrospectionRateWindow = time.Minute
+	}
 	return o
 }
 
@@ -259,7 +335,8 @@ func (s *Server) start(scheme string) {
 	add(s.opts.Prefix+"/jwks", EndpointJWKS, http.MethodGet, s.serveJWKS)
 	add(s.opts.Prefix+"/token", EndpointToken, http.MethodPost, s.serveToken)
 	add(s.opts.Prefix+"/register", EndpointRegister, http.MethodPost, s.serveRegister)
-	add(s.opts.Prefix+"/introspect", EndpointIntrospect, http.MethodPost, serveNotImplemented)
+	add(s.opts.Prefix+"/introspect", EndpointIntrospect, http.MethodPost, s.serveIntrospect)
+	add(s.opts.Prefix+"/revoke", EndpointRevoke, http.MethodPost, s.serveRevoke)
 	add(s.opts.Prefix+"/authorize", EndpointAuthorize, http.MethodGet, serveNotImplemented)
 }
 
@@ -319,9 +396,20 @@ func (s *Server) JWKSURL() string { return s.URL + s.opts.Prefix + "/jwks" }
 // TokenURL returns the URL of the token endpoint, {URL}{Prefix}/token.
 func (s *Server) TokenURL() string { return s.URL + s.opts.Prefix + "/token" }
 
-// IntrospectionURL returns the URL of the introspection endpoint,
-// {URL}{Prefix}/introspect.
+// IntrospectionURL returns the URL of the RFC 7662 introspection endpoint,
+// {URL}{Prefix}/introspect. It takes a POST with the token as a form or as a
+// JSON object ({"token": "..."}), authenticates the client as
+// Options.IntrospectionAuth says (401 invalid_client otherwise), applies
+// Options.IntrospectionRateLimit, and answers with Cache-Control: no-store:
+// for an active token (from [Server.MintOpaque], or a JWT signed by a current
+// or retired key of this server; not revoked, not expired), its claims with
+// "active": true and "token_type": "Bearer" (unless the claims have their
+// own); for any other token, {"active": false} and nothing else.
 func (s *Server) IntrospectionURL() string { return s.URL + s.opts.Prefix + "/introspect" }
+
+// RevocationURL returns the URL of the RFC 7009 revocation endpoint,
+// {URL}{Prefix}/revoke.
+func (s *Server) RevocationURL() string { return s.URL + s.opts.Prefix + "/revoke" }
 
 // RegistrationURL returns the URL of the registration endpoint,
 // {URL}{Prefix}/register.

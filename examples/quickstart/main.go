@@ -1,8 +1,9 @@
 // Command quickstart protects a small API with tokenguard against an
 // in-process authorization server (oauthtest), then calls it the way real
 // clients do: with a valid token, without one, with an expired one, a forged
-// one, and one that lacks the scope a route needs. It prints each outcome
-// and exits 1 if any is not what tokenguard must answer.
+// one, one that lacks the scope a route needs, and with an opaque token
+// (introspected) and a revoked one. It prints each outcome and exits 1 if
+// any is not what tokenguard must answer.
 package main
 
 import (
@@ -34,12 +35,15 @@ func run(out io.Writer) int {
 	as := oauthtest.NewServer(oauthtest.Options{})
 	defer as.Close()
 	as.RegisterClient("demo-client", "demo-secret", "orders:read")
+	as.RegisterClient("orders-api", "orders-api-secret") // the API's own credentials, for introspection
 	fmt.Fprintf(out, "authorization server  %s\n", as.URL)
 
 	// 2. The guard discovers everything from the resource's RFC 9728 metadata.
 	g, err := tokenguard.New(ctx, tokenguard.Config{
 		ResourceMetadataURL: as.ResourceMetadataURL(),
 		InsecureAllowHTTP:   true, // loopback demo server speaks plain HTTP
+		// Opaque tokens are checked at the server's introspection endpoint.
+		Introspection: tokenguard.IntrospectionConfig{ClientID: "orders-api", ClientSecret: "orders-api-secret"},
 	})
 	if err != nil {
 		fmt.Fprintln(out, "tokenguard.New:", err)
@@ -82,6 +86,10 @@ func run(out io.Writer) int {
 		return 1
 	}
 
+	opaque := as.MintOpaque(oauthtest.Claims{"sub": "carol", "scope": "orders:read"})
+	revoked := as.MintOpaque(oauthtest.Claims{"sub": "dave", "scope": "orders:read"})
+	as.Revoke(revoked)
+
 	cases := []struct {
 		name, method, token string
 		wantStatus          int
@@ -92,6 +100,8 @@ func run(out io.Writer) int {
 		{"expired token", "GET", as.Mint(oauthtest.Claims{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix()}), 401, `error="invalid_token"`},
 		{"forged signature", "GET", forged, 401, `error="invalid_token"`},
 		{"missing scope", "POST", token, 403, `error="insufficient_scope"`},
+		{"opaque token", "GET", opaque, 200, ""},
+		{"revoked opaque", "GET", revoked, 401, `error="invalid_token"`},
 	}
 	failed := 0
 	for _, tc := range cases {

@@ -11,7 +11,7 @@ func TestQuickstartOutcomes(t *testing.T) {
 	if code := run(&out); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out.String())
 	}
-	for _, want := range []string{"valid token", "-> 200", "-> 401", "-> 403", "all 5 outcomes as expected"} {
+	for _, want := range []string{"valid token", "-> 200", "-> 401", "-> 403", "all 7 outcomes as expected"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q\n%s", want, out.String())
 		}

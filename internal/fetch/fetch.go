@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -186,15 +188,18 @@ func guardRedirects(base *http.Client, allowInsecure bool) *http.Client {
 }
 
 // ParseRetryAfter reads a Retry-After value in either of its forms
-// (delay-seconds or HTTP-date). It returns zero when v is empty or invalid.
+// (delay-seconds or HTTP-date). It returns zero when v is empty or invalid,
+// and for a delay too long for a time.Duration.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	var secs int64
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && fmt.Sprint(secs) == v {
-		if secs < 0 {
+	// delay-seconds = 1*DIGIT (RFC 9110, section 10.2.3): no sign, leading
+	// zeros allowed.
+	if strings.Trim(v, "0123456789") == "" {
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > int64(math.MaxInt64/time.Second) {
 			return 0
 		}
 		return time.Duration(secs) * time.Second

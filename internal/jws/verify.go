@@ -19,6 +19,12 @@ import (
 // MinRSABits is the smallest RSA modulus accepted (RFC 7518 §3.3 requires 2048).
 const MinRSABits = 2048
 
+// MaxRSABits is the largest RSA modulus accepted. Verification cost grows
+// with the modulus whatever the signature (about 25 ms at 64 Ki bits, 5 s
+// at 1 Mi bits), so a huge key in a JWKS would make every token naming it
+// a CPU sink; crypto/tls caps RSA keys at the same size (CVE-2023-29409).
+const MaxRSABits = 8192
+
 // ErrSignature is returned when a signature does not verify.
 var ErrSignature = errors.New("jws: signature verification failed")
 
@@ -47,7 +53,7 @@ func KeyFits(alg string, key crypto.PublicKey) bool {
 	case *rsa.PublicKey:
 		switch alg {
 		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
-			return k != nil && k.N != nil && k.N.BitLen() >= MinRSABits
+			return k != nil && k.N != nil && k.N.BitLen() >= MinRSABits && k.N.BitLen() <= MaxRSABits
 		}
 	case *ecdsa.PublicKey:
 		// A nil key or missing coordinates would panic in ecdsa.Verify.

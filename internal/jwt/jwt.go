@@ -41,6 +41,9 @@ type Claims struct {
 	Scope     []string // from "scope" (space-separated string or array)
 	Scp       []string // from "scp" (array or space-separated string)
 	ID        string
+	// IDTokenMarkers is true when the claims carry nonce, at_hash or
+	// c_hash, which only OpenID Connect ID tokens have.
+	IDTokenMarkers bool
 }
 
 // Token is a parsed, unverified JWS.
@@ -197,6 +200,10 @@ func (t *Token) parseClaims() error {
 			return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 		}
 	}
+	_, nonce := m["nonce"]
+	_, atHash := m["at_hash"]
+	_, cHash := m["c_hash"]
+	cl.IDTokenMarkers = nonce || atHash || cHash
 	if cl.Audience, err = stringOrList(m["aud"], false); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}
@@ -226,7 +233,7 @@ func deref(p *string) string {
 }
 
 // stringOrList reads a string or an array of strings; null or absent is nil.
-// With split, a string is a space-separated list (RFC 6749 §3.3 scopes).
+// With split, a string is a list separated by SP (RFC 6749 §3.3 scopes).
 func stringOrList(raw json.RawMessage, split bool) ([]string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
@@ -237,7 +244,10 @@ func stringOrList(raw json.RawMessage, split bool) ([]string, error) {
 			return nil, err
 		}
 		if split {
-			return strings.Fields(s), nil
+			// RFC 6749 §3.3: scope-tokens are separated by SP only. Splitting
+			// on other (Unicode) white space would turn one scope the server
+			// issued, "repo:x\u00a0admin", into two, one of them "admin".
+			return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), nil
 		}
 		return []string{s}, nil
 	}

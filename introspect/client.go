@@ -1,0 +1,220 @@
+package introspect
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/fetch"
+	"github.com/tokenguard/tokenguard/jwks"
+)
+
+// Client introspects tokens at one endpoint. It is safe for concurrent use.
+// It needs no Close: it runs nothing in the background, except that a
+// client_credentials token fetch finishes (within Timeout) for the callers
+// still waiting on it when the caller that started it gives up.
+type Client struct {
+	endpoint string
+	method   AuthMethod
+	id       string
+	secret   string
+	bearer   string       // static bearer token
+	tokens   *tokenSource // client_credentials bearer token
+	hint     bool
+	issuers  []string
+	audience string
+	keys     *jwks.Set
+	respIss  string
+	hc       *http.Client
+	timeout  time.Duration
+	maxBytes int64
+	now      func() time.Time
+}
+
+// AuthMethod returns the client authentication in use, as given or as New
+// chose it.
+func (c *Client) AuthMethod() AuthMethod { return c.method }
+
+// Introspect asks the endpoint about token and validates the answer. An
+// inactive token is a Result with Active false and a nil error. Otherwise
+// the error is a *TokenError or an *UpstreamError; see the package
+// documentation. The token never appears in an error.
+func (c *Client) Introspect(ctx context.Context, token string) (*Result, error) {
+	if token == "" {
+		return nil, &TokenError{Reason: "empty token"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	body, err := c.exchange(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	obj := body
+	if c.keys != nil {
+		if obj, err = c.verifyJWTResponse(ctx, body); err != nil {
+			return nil, err
+		}
+	}
+	return c.result(obj)
+}
+
+// exchange posts the request and returns the body of a 200 response, after
+// one retry with a fresh bearer token when the endpoint answers 401 to a
+// client_credentials token.
+func (c *Client) exchange(ctx context.Context, token string) ([]byte, error) {
+	bearer := c.bearer
+	if c.tokens != nil {
+		var err error
+		if bearer, err = c.tokens.get(ctx); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := c.send(ctx, token, bearer)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized && c.tokens != nil {
+		discard(resp)
+		// The token may have been revoked or expired early; another call
+		// may already have replaced it, in which case this one uses that.
+		c.tokens.invalidate(bearer)
+		if bearer, err = c.tokens.get(ctx); err != nil {
+			return nil, err
+		}
+		if resp, err = c.send(ctx, token, bearer); err != nil {
+			return nil, err
+		}
+	}
+	defer resp.Body.Close()
+	return c.readOK(resp)
+}
+
+// send builds and sends one introspection request.
+func (c *Client) send(ctx context.Context, token, bearer string) (*http.Response, error) {
+	form := url.Values{"token": {token}}
+	if c.hint {
+		form.Set("token_type_hint", TokenTypeHintAccessToken)
+	}
+	if c.method == AuthClientSecretPost {
+		form.Set("client_id", c.id)
+		form.Set("client_secret", c.secret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, &UpstreamError{Err: fmt.Errorf("POST %s: %w", c.endpoint, err)}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c.keys != nil {
+		req.Header.Set("Accept", jwtResponseType)
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
+	switch c.method {
+	case AuthClientSecretBasic:
+		req.Header.Set("Authorization", basicAuth(c.id, c.secret))
+	case AuthBearer:
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// A *url.Error names the method, the URL and the cause; the body
+		// (with the token) is not part of it.
+		return nil, &UpstreamError{Err: err}
+	}
+	return resp, nil
+}
+
+// readOK turns a response into the body of a 200 answer or an UpstreamError.
+func (c *Client) readOK(resp *http.Response) ([]byte, error) {
+	if resp.StatusCode != http.StatusOK {
+		discard(resp)
+		return nil, statusError(resp, "POST "+c.endpoint, c.now())
+	}
+	want := "application/json"
+	if c.keys != nil {
+		want = jwtResponseType
+	}
+	if err := checkContentType(resp.Header.Get("Content-Type"), c.keys != nil); err != nil {
+		return nil, &UpstreamError{StatusCode: resp.StatusCode, Err: fmt.Errorf("%w: POST %s: %w (want %s)", ErrBadResponse, c.endpoint, err, want)}
+	}
+	body, err := readBody(resp, c.maxBytes)
+	if err != nil {
+		return nil, &UpstreamError{StatusCode: resp.StatusCode, Err: fmt.Errorf("POST %s: %w", c.endpoint, err)}
+	}
+	return body, nil
+}
+
+// statusError describes a non-200 answer. The body is never quoted: a
+// server may echo the token in it.
+func statusError(resp *http.Response, what string, now time.Time) *UpstreamError {
+	e := &UpstreamError{
+		StatusCode: resp.StatusCode,
+		RetryAfter: fetch.ParseRetryAfter(resp.Header.Get("Retry-After"), now),
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		e.Err = fmt.Errorf("%w: %s: status %d", ErrCredentialsRejected, what, resp.StatusCode)
+	default:
+		e.Err = fmt.Errorf("%s: status %d", what, resp.StatusCode)
+	}
+	return e
+}
+
+// checkContentType accepts a JSON media type (application/json or any
+// +json), or with jwt the RFC 9701 type. An absent Content-Type is let
+// through to the parser in JSON mode only.
+func checkContentType(ct string, jwt bool) error {
+	if ct == "" {
+		if jwt {
+			return errors.New("no content type")
+		}
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		if jwt && mt == jwtResponseType {
+			return nil
+		}
+		if !jwt && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return nil
+		}
+	}
+	return fmt.Errorf("content type %s", quote(ct))
+}
+
+// readBody reads at most max bytes and fails beyond.
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if resp.ContentLength > max {
+		return nil, fmt.Errorf("%w: Content-Length %d exceeds %d bytes", fetch.ErrTooLarge, resp.ContentLength, max)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(body)) > max {
+		return nil, fmt.Errorf("%w: body exceeds %d bytes", fetch.ErrTooLarge, max)
+	}
+	return body, nil
+}
+
+// discard drains a little of an unwanted body so the connection can be
+// reused, and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+}
+
+// basicAuth encodes RFC 6749 §2.3.1 client_secret_basic: the id and the
+// secret are each application/x-www-form-urlencoded, then joined by ':' and
+// base64-encoded. (http.Request.SetBasicAuth skips the first step, which
+// breaks an id with ':' and any non-ASCII secret at a compliant server.)
+func basicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
