@@ -150,6 +150,33 @@ func BenchmarkBareVerify(b *testing.B) {
 	}
 }
 
+// BenchmarkHandlerOpaqueCached is one request with an opaque token whose
+// introspection answer is cached: the common case for opaque tokens.
+func BenchmarkHandlerOpaqueCached(b *testing.B) {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	b.Cleanup(as.Close)
+	as.RegisterClient("rs", "secret")
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		ResourceMetadataURL: as.ResourceMetadataURL(), InsecureAllowHTTP: true,
+		Introspection: tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "secret"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Close() })
+	h := g.Handler(okHandler)
+	tok := as.MintOpaque(oauthtest.Claims{"scope": "orders:read orders:write"})
+	serveOnce(b, h, tok) // fill the cache
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		serveOnce(b, h, tok)
+	}
+	if n := as.Requests("introspect"); n != 1 {
+		b.Fatalf("%d introspection calls, want 1", n)
+	}
+}
+
 // BenchmarkRejectGarbage is the cost of turning away a malformed token:
 // what a flood of junk costs.
 func BenchmarkRejectGarbage(b *testing.B) {
