@@ -297,3 +297,45 @@ func TestJWTIntrospectionPolicy(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestIntrospectionConcurrencyLimit(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{MaxConcurrent: 1}, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	a, b := as.MintOpaque(nil), as.MintOpaque(nil)
+	as.SetFault("introspect", &oauthtest.Fault{Delay: 200 * time.Millisecond, Times: 1})
+	first := make(chan int)
+	go func() { first <- call(h, "Bearer "+a).Code }()
+	time.Sleep(50 * time.Millisecond) // a's call holds the only slot
+	w := call(h, "Bearer "+b)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("second token while the slot is taken: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	if code := <-first; code != 404 {
+		t.Errorf("first token: %d", code)
+	}
+	if w := call(h, "Bearer "+b); w.Code != 404 {
+		t.Errorf("second token once the slot is free: %d", w.Code)
+	}
+}
+
+func TestIntrospectUnknownIssuerPolicy(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{JWTs: tokenguard.IntrospectJWTUnknownIssuer}, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	as.ResetCounts()
+	// A trusted issuer's JWT is validated locally: no call.
+	if w := call(h, "Bearer "+as.Mint(nil)); w.Code != 404 || as.Requests("introspect") != 0 {
+		t.Fatalf("trusted JWT: %d, %d calls", w.Code, as.Requests("introspect"))
+	}
+	// A JWT this server issued under another iss name (it introspects it as
+	// its own): local validation cannot place it, introspection decides.
+	foreign := as.Mint(oauthtest.Claims{"iss": "https://legacy.example"})
+	if w := call(h, "Bearer "+foreign); as.Requests("introspect") != 1 || w.Code == 200 {
+		t.Errorf("JWT of an unknown issuer: %d, %d calls", w.Code, as.Requests("introspect"))
+	}
+	// A bad signature by a trusted issuer is not a reason to introspect.
+	tampered := as.Mint(nil)
+	tampered = tampered[:len(tampered)-4] + "AAAA"
+	if w := call(h, "Bearer "+tampered); w.Code != 401 || as.Requests("introspect") != 1 {
+		t.Errorf("tampered JWT: %d, %d calls", w.Code, as.Requests("introspect"))
+	}
+}
