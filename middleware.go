@@ -30,22 +30,37 @@ func (g *Guard) RequireScopes(scopes ...string) func(http.Handler) http.Handler 
 	required := append([]string(nil), scopes...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := PrincipalFrom(r.Context())
-			if !ok || p.guard != g {
-				var err error
-				if p, err = g.Authenticate(r); err != nil {
-					g.WriteError(w, r, err)
-					return
-				}
-				r = r.WithContext(WithPrincipal(r.Context(), p))
+			p, err := g.Authorize(r, required...)
+			if err != nil {
+				g.WriteError(w, r, err)
+				return
 			}
-			for _, s := range required {
-				if !p.HasScope(s) {
-					g.WriteError(w, r, errInsufficientScope(required))
-					return
-				}
+			if cur, _ := PrincipalFrom(r.Context()); cur != p {
+				r = r.WithContext(WithPrincipal(r.Context(), p))
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// Authorize returns the request's Principal when its token grants every one
+// of scopes. It reuses the Principal a Handler of this Guard put in the
+// request's context and otherwise authenticates the request. It writes
+// nothing; on failure the error is an *Error for WriteError (403
+// insufficient_scope when only scopes are missing). Adapters use it for
+// per-route requirements.
+func (g *Guard) Authorize(r *http.Request, scopes ...string) (*Principal, error) {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok || p.guard != g {
+		var err error
+		if p, err = g.Authenticate(r); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range scopes {
+		if !p.HasScope(s) {
+			return nil, errInsufficientScope(append([]string(nil), scopes...))
+		}
+	}
+	return p, nil
 }
