@@ -30,10 +30,15 @@ type benchEnv struct {
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
+	return newBenchEnvWith(b, tokenguard.Config{})
+}
+
+func newBenchEnvWith(b *testing.B, cfg tokenguard.Config) *benchEnv {
 	b.Helper()
 	as := oauthtest.NewServer(oauthtest.Options{Algorithms: benchAlgs})
 	b.Cleanup(as.Close)
-	g, err := tokenguard.New(context.Background(), tokenguard.Config{ResourceMetadataURL: as.ResourceMetadataURL(), InsecureAllowHTTP: true})
+	cfg.ResourceMetadataURL, cfg.InsecureAllowHTTP = as.ResourceMetadataURL(), true
+	g, err := tokenguard.New(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,9 +76,27 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 // BenchmarkHandler is one authenticated request through Guard.Handler with
-// the key set cached: what every request pays.
+// a token seen before (the verified-token cache hit): what a client that
+// reuses its token for its lifetime pays per request.
 func BenchmarkHandler(b *testing.B) {
 	env := newBenchEnv(b)
+	h := env.g.Handler(okHandler)
+	for _, alg := range benchAlgs {
+		tok := env.tokens[alg]
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				serveOnce(b, h, tok)
+			}
+		})
+	}
+}
+
+// BenchmarkHandlerFirstSight is one request whose token is verified in
+// full (the verified-token cache off), with the key set cached: the cost of
+// a token's first request.
+func BenchmarkHandlerFirstSight(b *testing.B) {
+	env := newBenchEnvWith(b, tokenguard.Config{TokenCacheSize: -1})
 	h := env.g.Handler(okHandler)
 	for _, alg := range benchAlgs {
 		tok := env.tokens[alg]

@@ -53,6 +53,13 @@ type Config struct {
 	// other status still rejects, with 401 invalid_token).
 	ValidateClaims func(ctx context.Context, p *Principal) error
 
+	// TokenCacheSize bounds the cache of verified JWTs, keyed by SHA-256 of
+	// the token: a token seen before skips parsing and the signature check,
+	// while exp is checked on every hit and entries signed by a key that
+	// leaves the key set are dropped at that refresh. Zero means 10,000;
+	// negative turns the cache off.
+	TokenCacheSize int
+
 	// Introspection configures the opaque-token path (RFC 7662). It is off
 	// unless a client id, bearer token or auth method is set.
 	Introspection IntrospectionConfig

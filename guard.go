@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/discovery"
 	ijws "github.com/tokenguard/tokenguard/internal/jws"
 	"github.com/tokenguard/tokenguard/jwks"
@@ -39,6 +40,7 @@ type Guard struct {
 	issuerOrder         []string
 	retryAfter          time.Duration
 	introspector        *introspector
+	tokens              *cache.LRU[*verifiedToken] // nil when off
 
 	// ctx ends at Close; shared work (introspection flights) runs on it.
 	ctx    context.Context
@@ -58,6 +60,7 @@ type issuer struct {
 func New(ctx context.Context, cfg Config) (*Guard, error) {
 	g := &Guard{cfg: cfg, now: cfg.Now, issuers: make(map[string]*issuer)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.tokens = newTokenCache(cfg.TokenCacheSize, g.now)
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -209,6 +212,7 @@ func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id string) 
 		MaxStaleness:       g.cfg.MaxKeyStaleness,
 		InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
 		Now:                g.cfg.Now,
+		OnRefresh:          func(keys []jwks.Key) { g.forgetRemovedKeys(id, keys) },
 		OnError: func(err error) {
 			if g.cfg.Logger != nil {
 				g.cfg.Logger.Warn("tokenguard: key set", "issuer", id, "error", err)

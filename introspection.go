@@ -264,7 +264,10 @@ func (in *introspector) judge(c *cached) (*Principal, *Error) {
 	if !c.p.Expiry.IsZero() && !in.now().Before(c.p.Expiry) {
 		return nil, errInvalidToken("token expired", nil)
 	}
-	return c.p, nil
+	// A copy per request: the cached one is shared by every request that
+	// sends the token, and a handler may change what it is given.
+	cp := *c.p
+	return &cp, nil
 }
 
 // IntrospectionStats reports the opaque-token path's counters.

@@ -339,3 +339,21 @@ func TestIntrospectUnknownIssuerPolicy(t *testing.T) {
 		t.Errorf("tampered JWT: %d, %d calls", w.Code, as.Requests("introspect"))
 	}
 }
+
+func TestOpaquePrincipalIsPerRequest(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
+	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := tokenguard.PrincipalFrom(r.Context())
+		if p.Subject != "carol" {
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		p.Subject = "mallory"
+	}))
+	tok := as.MintOpaque(oauthtest.Claims{"sub": "carol"})
+	for i := range 3 {
+		if w := call(h, "Bearer "+tok); w.Code != 200 {
+			t.Fatalf("request %d: %d", i, w.Code)
+		}
+	}
+}

@@ -32,7 +32,7 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		}
 		return g.introspect(ctx, token)
 	}
-	p, e := g.verifyJWT(ctx, token)
+	p, e := g.verifiedJWT(ctx, token)
 	if g.introspector == nil {
 		return p, e
 	}
@@ -93,14 +93,14 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error
 		}
 		return nil, errUnavailable(g.retryAfter, err)
 	}
-	verified := false
-	for _, k := range keys {
-		if ijws.Verify(h.Alg, k.Public, []byte(t.SigningInput), t.Signature) == nil {
-			verified = true
+	var signer *jwks.Key
+	for i := range keys {
+		if ijws.Verify(h.Alg, keys[i].Public, []byte(t.SigningInput), t.Signature) == nil {
+			signer = &keys[i]
 			break
 		}
 	}
-	if !verified {
+	if signer == nil {
 		return nil, errInvalidToken("invalid signature", errors.New("signature does not verify with kid "+quote(h.Kid)))
 	}
 
@@ -134,6 +134,7 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error
 		claims:   t.Payload,
 		guard:    g,
 	}
+	g.rememberToken(token, p, signer.Thumbprint)
 	return p, nil
 }
 

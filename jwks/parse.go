@@ -6,6 +6,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,9 @@ type Key struct {
 	Algorithm string
 	// Public is an *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey.
 	Public crypto.PublicKey
+	// Thumbprint identifies the key material across refreshes: SHA-256 of
+	// its PKIX encoding (raw bytes, not for display).
+	Thumbprint string
 }
 
 // Skipped describes a JWK that was left out of the set and why. Skipping is
@@ -158,6 +163,12 @@ func parseKey(raw json.RawMessage) (Key, string) {
 	if hdr.Alg != "" && !ijws.KeyFits(hdr.Alg, k.Public) {
 		return k, fmt.Sprintf("key does not fit its own alg %q", hdr.Alg)
 	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public)
+	if err != nil {
+		return k, "cannot encode key: " + err.Error()
+	}
+	sum := sha256.Sum256(der)
+	k.Thumbprint = string(sum[:])
 	return k, ""
 }
 

@@ -60,6 +60,9 @@ type Options struct {
 	InsecureAllowHTTP bool
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// OnRefresh is told the keys of every successful refresh, after they
+	// replaced the previous set. Nil means nobody is told.
+	OnRefresh func(keys []Key)
 	// OnError is told of every failed refresh and of skipped keys. Nil
 	// means errors are only visible through LastError.
 	OnError func(error)
@@ -332,6 +335,9 @@ func (s *Set) fetch() (time.Duration, error) {
 	// A refresh replaces the set: a key the server stopped publishing must
 	// stop verifying tokens now, not live on in a merge.
 	s.cur.Store(&snapshot{parsed: p, fetchedAt: s.opts.Now()})
+	if s.opts.OnRefresh != nil {
+		s.opts.OnRefresh(append([]Key(nil), p.keys...))
+	}
 	if len(p.skipped) > 0 && s.opts.OnError != nil {
 		for _, sk := range p.skipped {
 			s.opts.OnError(fmt.Errorf("jwks: %s: skipped key %d (kid %s): %s", s.url, sk.Index, kidText(sk.ID), sk.Reason))

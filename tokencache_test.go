@@ -1,0 +1,70 @@
+package tokenguard_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tokenguard/tokenguard"
+	"github.com/tokenguard/tokenguard/oauthtest"
+)
+
+func TestVerifiedTokenCache(t *testing.T) {
+	clk := newFakeClock()
+	as := newAS(t, oauthtest.Options{Now: clk.Now})
+	g := newGuard(t, as, tokenguard.Config{Now: clk.Now, Leeway: -1, UnknownKeyCooldown: time.Millisecond})
+
+	// A handler that scribbles on its Principal does not change the next
+	// request's, which comes from the cache.
+	scribble := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := tokenguard.PrincipalFrom(r.Context())
+		if p.Subject != "alice" {
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		p.Subject = "mallory"
+		w.WriteHeader(http.StatusOK)
+	}))
+	tok := as.Mint(oauthtest.Claims{"sub": "alice", "exp": clk.Now().Add(2 * time.Second).Unix()})
+	for i := range 3 {
+		if w := call(scribble, "Bearer "+tok); w.Code != 200 {
+			t.Fatalf("request %d: %d %s", i, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+
+	// exp is checked on every hit.
+	clk.Advance(2 * time.Second)
+	w := call(g.Handler(http.NotFoundHandler()), "Bearer "+tok)
+	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "token expired"); w.Code != 401 || got != want {
+		t.Errorf("cached token past exp: %d %s", w.Code, got)
+	}
+
+	// A key that leaves the key set takes its cached tokens with it at
+	// the next refresh.
+	h := g.Handler(http.NotFoundHandler())
+	old := as.Mint(nil)
+	if w := call(h, "Bearer "+old); w.Code != 404 {
+		t.Fatalf("fresh token: %d", w.Code)
+	}
+	oldKid := as.KeyIDs()[0]
+	as.RotateKey("RS256")
+	as.RetireKey(oldKid)
+	clk.Advance(time.Second)                                 // past the unknown-kid cooldown
+	if w := call(h, "Bearer "+as.Mint(nil)); w.Code != 404 { // refresh
+		t.Fatalf("token by the new key: %d", w.Code)
+	}
+	if w := call(h, "Bearer "+old); w.Code != 401 {
+		t.Errorf("cached token of a retired key after refresh: %d", w.Code)
+	}
+}
+
+func TestVerifiedTokenCacheOff(t *testing.T) {
+	as := shared(t)
+	g := newGuard(t, as, tokenguard.Config{TokenCacheSize: -1})
+	tok := as.Mint(nil)
+	for range 3 {
+		if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+tok); w.Code != 404 {
+			t.Fatalf("%d", w.Code)
+		}
+	}
+}
