@@ -64,6 +64,12 @@ type Config struct {
 	// unless a client id, bearer token or auth method is set.
 	Introspection IntrospectionConfig
 
+	// ScopeClaim names the claim that scope requirements read (a
+	// space-separated string or an array), for servers that put scopes
+	// elsewhere, such as "permissions". It defaults to the scope and scp
+	// claims (Principal.Scopes).
+	ScopeClaim string
+
 	// Realm is the realm in challenges. It defaults to the resource identifier.
 	Realm string
 	// AllowFormToken accepts the access_token form parameter (RFC 6750 §2.2).

@@ -1,0 +1,22 @@
+// Package tgecho protects echo v4 routes with a tokenguard.Guard.
+//
+// This module, github.com/tokenguard/tokenguard/adapters/echo, is for
+// github.com/labstack/echo/v4. For echo v5 use the sibling module
+// github.com/tokenguard/tokenguard/adapters/echo5, which has the same API
+// with *echo.Context in place of echo.Context. Both packages are named
+// tgecho so that neither shadows echo.
+//
+// New authenticates every request of the routes it is attached to (with
+// e.Use, a group's Use, or as route middleware); RequireScopes adds a
+// per-route scope requirement. Neither makes a decision of its own: they
+// call the Guard's Authenticate or Authorize and, on failure, its
+// WriteError, so the client gets exactly the status, WWW-Authenticate,
+// Retry-After and JSON body that tokenguard.Guard.Handler would send. The
+// middleware then returns nil, so echo's HTTPErrorHandler writes nothing
+// more and the rest of the chain is not run.
+//
+// On success the Principal is stored both in the echo context, under
+// PrincipalKey (read it with PrincipalFrom), and in the request's context
+// (read it with tokenguard.PrincipalFrom), so net/http code called from
+// an echo handler sees it too.
+package tgecho

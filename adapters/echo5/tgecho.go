@@ -1,0 +1,80 @@
+package tgecho
+
+import (
+	"github.com/labstack/echo/v5"
+	"github.com/tokenguard/tokenguard"
+)
+
+// PrincipalKey is the echo context key under which New and RequireScopes
+// store the request's *tokenguard.Principal. PrincipalFrom reads it.
+const PrincipalKey = "tokenguard.principal"
+
+// New returns echo middleware that lets a request through only when it
+// carries a valid bearer token, with the Principal stored under
+// PrincipalKey and in the request's context. Any other request gets the
+// answer g.WriteError gives (401 with a challenge, 400 for a malformed
+// request, 503 with Retry-After when the authorization server cannot be
+// reached: fail closed); the handler is not called and the middleware
+// returns nil, so echo's error handler does not touch the response.
+//
+// New panics if g is nil.
+func New(g *tokenguard.Guard) echo.MiddlewareFunc {
+	if g == nil {
+		panic("tgecho: New with a nil Guard")
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c *echo.Context) error {
+			p, err := g.Authenticate(c.Request())
+			if err != nil {
+				g.WriteError(c.Response(), c.Request(), err)
+				return nil
+			}
+			store(c, p)
+			return next(c)
+		}
+	}
+}
+
+// RequireScopes returns echo middleware that lets a request through only
+// when its token grants every one of scopes; a token without them gets
+// 403 insufficient_scope naming them. It reuses the Principal that New
+// with the same Guard stored for the request, and authenticates the
+// request itself otherwise, so a route is never left open by a missing
+// New. Like New, it answers failures with g.WriteError and returns nil.
+//
+// RequireScopes panics if g is nil.
+func RequireScopes(g *tokenguard.Guard, scopes ...string) echo.MiddlewareFunc {
+	if g == nil {
+		panic("tgecho: RequireScopes with a nil Guard")
+	}
+	required := append([]string(nil), scopes...)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c *echo.Context) error {
+			p, err := g.Authorize(c.Request(), required...)
+			if err != nil {
+				g.WriteError(c.Response(), c.Request(), err)
+				return nil
+			}
+			store(c, p)
+			return next(c)
+		}
+	}
+}
+
+// PrincipalFrom returns the Principal that New or RequireScopes stored in
+// c, and false when there is none (the request did not pass through
+// either).
+func PrincipalFrom(c *echo.Context) (*tokenguard.Principal, bool) {
+	p, ok := c.Get(PrincipalKey).(*tokenguard.Principal)
+	return p, ok && p != nil
+}
+
+// store puts p in the echo context and, unless it is already there, in the
+// request's context.
+func store(c *echo.Context, p *tokenguard.Principal) {
+	c.Set(PrincipalKey, p)
+	r := c.Request()
+	if cur, _ := tokenguard.PrincipalFrom(r.Context()); cur != p {
+		c.SetRequest(r.WithContext(tokenguard.WithPrincipal(r.Context(), p)))
+	}
+}
