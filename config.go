@@ -64,6 +64,12 @@ type Config struct {
 	// unless a client id, bearer token or auth method is set.
 	Introspection IntrospectionConfig
 
+	// ScopesSupported, ResourceName and ResourceDocumentation go into the
+	// document MetadataHandler serves (RFC 9728 §2). They default to empty.
+	ScopesSupported       []string
+	ResourceName          string
+	ResourceDocumentation string
+
 	// ScopeClaim names the claim that scope requirements read (a
 	// space-separated string or an array), for servers that put scopes
 	// elsewhere, such as "permissions". It defaults to the scope and scp

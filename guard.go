@@ -40,6 +40,7 @@ type Guard struct {
 	issuerOrder         []string
 	retryAfter          time.Duration
 	introspector        *introspector
+	metadataDoc         []byte                     // this resource's RFC 9728 document, for MetadataHandler
 	tokens              *cache.LRU[*verifiedToken] // nil when off
 
 	// ctx ends at Close; shared work (introspection flights) runs on it.
@@ -142,6 +143,10 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		}
 		g.introspector = in
 	}
+	if err := g.buildMetadata(); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("tokenguard: resource metadata: %w", err)
+	}
 	return g, nil
 }
 
@@ -152,6 +157,15 @@ func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]s
 	g.resource = cfg.Resource
 	g.resourceMetadataURL = cfg.ResourceMetadataURL
 	if cfg.Issuer != "" {
+		if g.resourceMetadataURL == "" && cfg.Resource != "" {
+			// The document MetadataHandler serves lives here, so challenges
+			// can point clients at it (RFC 9728 §5.1).
+			u, err := discovery.ResourceMetadataURL(cfg.Resource)
+			if err != nil {
+				return nil, fmt.Errorf("tokenguard: %w", err)
+			}
+			g.resourceMetadataURL = u
+		}
 		return []string{cfg.Issuer}, nil
 	}
 	if cfg.JWKSURL != "" {

@@ -2,7 +2,10 @@ module github.com/tokenguard/tokenguard/examples
 
 go 1.26.0
 
-require github.com/tokenguard/tokenguard v0.0.0
+require (
+	github.com/go-chi/chi/v5 v5.5.0
+	github.com/tokenguard/tokenguard v0.0.0
+)
 
 require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect

@@ -1,10 +1,12 @@
-// Package tgecho protects echo v4 routes with a tokenguard.Guard.
+// Package tgecho protects echo v5 routes with a tokenguard.Guard.
 //
-// This module, github.com/tokenguard/tokenguard/adapters/echo, is for
-// github.com/labstack/echo/v4. For echo v5 use the sibling module
-// github.com/tokenguard/tokenguard/adapters/echo5, which has the same API
-// with *echo.Context in place of echo.Context. Both packages are named
-// tgecho so that neither shadows echo.
+// This module, github.com/tokenguard/tokenguard/adapters/echo5, is for
+// github.com/labstack/echo/v5. For echo v4 use the sibling module
+// github.com/tokenguard/tokenguard/adapters/echo, which has the same API
+// with echo.Context in place of *echo.Context. Both packages are named
+// tgecho so that neither shadows echo. (The module is a sibling directory,
+// not adapters/echo/v5, because that path would read as the next major
+// version of the echo v4 adapter.)
 //
 // New authenticates every request of the routes it is attached to (with
 // e.Use, a group's Use, or as route middleware); RequireScopes adds a

@@ -226,14 +226,17 @@ func TestRejectionBypassesEchoErrorHandler(t *testing.T) {
 	var status int
 	var committed bool
 	e := echo.New()
-	e.HTTPErrorHandler = func(err error, c *echo.Context) {
+	def := echo.DefaultHTTPErrorHandler(false)
+	e.HTTPErrorHandler = func(c *echo.Context, err error) {
 		handled = append(handled, err)
-		e.DefaultHTTPErrorHandler(err, c)
+		def(c, err)
 	}
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c *echo.Context) error {
 			err := next(c)
-			status, committed = c.Response().Status, c.Response().Committed
+			if res, uerr := echo.UnwrapResponse(c.Response()); uerr == nil {
+				status, committed = res.Status, res.Committed
+			}
 			return err
 		}
 	})
