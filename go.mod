@@ -1,11 +1,11 @@
 module github.com/tokenguard/tokenguard
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/lestrrat-go/jwx/v3 v3.4.0
-	golang.org/x/sync v0.25.0
+	golang.org/x/sync v0.20.0
 )
 
 require (

@@ -10,6 +10,13 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+# Users on the two supported Go releases must be able to build every module.
+for gomod in $(find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*'); do
+  if ! grep -qE '^go 1\.25(\.0)?$' "$gomod"; then
+    echo "$gomod: the go directive must be 1.25 (found: $(grep '^go ' "$gomod"))"; exit 1
+  fi
+done
+
 status=0
 for mod in $(find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' | xargs -n1 dirname | sort); do
   echo "== $mod"
