@@ -30,6 +30,16 @@ type Config struct {
 	// JWKSURL, with Issuer, skips discovery altogether.
 	JWKSURL string
 
+	// Issuers trusts further authorization servers, each with its own
+	// audience and algorithms, beside those discovery finds; with none of
+	// ResourceMetadataURL, Resource and Issuer set, only these are trusted.
+	// An entry may be a pattern (one "*") for servers with an issuer per
+	// tenant; matching issuers are discovered on first use.
+	Issuers []TrustedIssuer
+	// MaxPatternIssuers bounds the pattern-matched issuers kept at once
+	// (least recently used go first). Zero means 100.
+	MaxPatternIssuers int
+
 	// Audience is the value a token's aud must contain. It defaults to
 	// Resource (RFC 8707). New fails when neither is known, unless
 	// InsecureSkipAudienceCheck is set.

@@ -13,11 +13,11 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/discovery"
-	ijws "github.com/tokenguard/tokenguard/internal/jws"
 	"github.com/tokenguard/tokenguard/jwks"
 )
 
@@ -42,17 +42,21 @@ type Guard struct {
 	introspector        *introspector
 	metadataDoc         []byte                     // this resource's RFC 9728 document, for MetadataHandler
 	tokens              *cache.LRU[*verifiedToken] // nil when off
+	dynamic             *dynamicIssuers            // nil without issuer patterns
+	dc                  *discovery.Client
 
 	// ctx ends at Close; shared work (introspection flights) runs on it.
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
-// issuer is one trusted authorization server.
+// issuer is one trusted authorization server and its policy.
 type issuer struct {
-	id   string
-	keys *jwks.Set
-	meta *discovery.ServerMetadata // nil when JWKSURL was given
+	id       string
+	keys     *jwks.Set
+	meta     *discovery.ServerMetadata // nil when JWKSURL was given
+	audience string
+	algs     map[string]bool
 }
 
 // New runs discovery, fetches each trusted issuer's keys once and starts
@@ -79,24 +83,27 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if g.retryAfter <= 0 {
 		g.retryAfter = 5 * time.Second
 	}
-	algs := cfg.Algorithms
-	if len(algs) == 0 {
-		algs = ijws.Algorithms
+	var err error
+	if g.algs, err = parseAlgs(cfg.Algorithms); err != nil {
+		return nil, err
 	}
-	g.algs = make(map[string]bool, len(algs))
-	for _, a := range algs {
-		if !ijws.Supported(a) {
-			return nil, fmt.Errorf("tokenguard: algorithm %q is not allowed: only asymmetric signature algorithms (%v)", a, ijws.Algorithms)
+	var exact []TrustedIssuer
+	var patterns []issuerPattern
+	for _, ti := range cfg.Issuers {
+		if _, err := parseAlgs(ti.Algorithms); err != nil {
+			return nil, err
 		}
-		g.algs[a] = true
+		if !strings.Contains(ti.Issuer, "*") {
+			exact = append(exact, ti)
+			continue
+		}
+		p, err := compilePattern(ti, cfg.InsecureAllowHTTP)
+		if err != nil {
+			return nil, fmt.Errorf("tokenguard: %w", err)
+		}
+		patterns = append(patterns, p)
 	}
-
-	dc := &discovery.Client{
-		HTTPClient:        cfg.HTTPClient,
-		Timeout:           cfg.FetchTimeout,
-		MaxBytes:          cfg.MaxDocumentBytes,
-		InsecureAllowHTTP: cfg.InsecureAllowHTTP,
-	}
+	dc := g.discoveryClient()
 	issuerIDs, err := g.discoverResource(ctx, dc)
 	if err != nil {
 		return nil, err
@@ -107,7 +114,13 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 		g.audience = g.resource
 	}
 	if g.audience == "" && !cfg.InsecureSkipAudienceCheck {
-		return nil, errors.New("tokenguard: no audience: set Config.Resource or Config.Audience (or InsecureSkipAudienceCheck)")
+		missing := len(issuerIDs) > 0
+		for _, ti := range cfg.Issuers {
+			missing = missing || ti.Audience == ""
+		}
+		if missing {
+			return nil, errors.New("tokenguard: no audience: set Config.Resource or Config.Audience (or InsecureSkipAudienceCheck)")
+		}
 	}
 	g.realm = cfg.Realm
 	if g.realm == "" {
@@ -117,11 +130,26 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if cfg.JWKSURL != "" && len(issuerIDs) != 1 {
 		return nil, errors.New("tokenguard: JWKSURL needs exactly one issuer; set Config.Issuer")
 	}
-	for _, id := range issuerIDs {
-		if err := g.addIssuer(ctx, dc, id); err != nil {
+	// Configured issuers first: their policy wins over the defaults a
+	// discovered issuer of the same name would get.
+	for _, ti := range exact {
+		if err := g.addIssuer(ctx, dc, ti.Issuer, ti.JWKSURL, ti); err != nil {
 			g.Close()
 			return nil, err
 		}
+	}
+	for _, id := range issuerIDs {
+		if err := g.addIssuer(ctx, dc, id, cfg.JWKSURL, TrustedIssuer{}); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	if len(patterns) > 0 {
+		g.dynamic = newDynamicIssuers(patterns, cfg.MaxPatternIssuers)
+	}
+	if len(g.issuers) == 0 && g.dynamic == nil {
+		g.Close()
+		return nil, errors.New("tokenguard: no trusted issuer")
 	}
 	if cfg.Introspection.enabled() {
 		// Opaque tokens carry no issuer: they go to the first trusted
@@ -156,6 +184,9 @@ func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]s
 	cfg := g.cfg
 	g.resource = cfg.Resource
 	g.resourceMetadataURL = cfg.ResourceMetadataURL
+	if cfg.Issuer == "" && g.resourceMetadataURL == "" && cfg.Resource == "" && len(cfg.Issuers) > 0 {
+		return nil, nil // only Config.Issuers are trusted
+	}
 	if cfg.Issuer != "" {
 		if g.resourceMetadataURL == "" && cfg.Resource != "" {
 			// The document MetadataHandler serves lives here, so challenges
@@ -193,27 +224,55 @@ func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]s
 	return md.AuthorizationServers, nil
 }
 
-func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id string) error {
+// discoveryClient is the bounded client every discovery fetch goes through.
+func (g *Guard) discoveryClient() *discovery.Client {
+	if g.dc == nil {
+		g.dc = &discovery.Client{
+			HTTPClient:        g.cfg.HTTPClient,
+			Timeout:           g.cfg.FetchTimeout,
+			MaxBytes:          g.cfg.MaxDocumentBytes,
+			InsecureAllowHTTP: g.cfg.InsecureAllowHTTP,
+		}
+	}
+	return g.dc
+}
+
+// addIssuer trusts issuer id from now on.
+func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL string, policy TrustedIssuer) error {
 	if _, dup := g.issuers[id]; dup {
 		return nil
 	}
-	iss := &issuer{id: id}
-	jwksURL := g.cfg.JWKSURL
+	iss, err := g.newIssuer(ctx, dc, id, jwksURL, policy)
+	if err != nil {
+		return err
+	}
+	g.issuers[id] = iss
+	g.issuerOrder = append(g.issuerOrder, id)
+	return nil
+}
+
+// newIssuer discovers id (unless jwksURL is given) and fetches its keys.
+func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL string, policy TrustedIssuer) (*issuer, error) {
+	iss := &issuer{id: id, audience: policy.Audience, algs: g.algs}
+	if iss.audience == "" {
+		iss.audience = g.audience
+	}
+	if len(policy.Algorithms) > 0 {
+		iss.algs, _ = parseAlgs(policy.Algorithms) // validated in New
+	}
 	if jwksURL == "" {
 		md, err := dc.FetchServer(ctx, id)
 		if err != nil {
-			return fmt.Errorf("tokenguard: %w", err)
+			return nil, fmt.Errorf("tokenguard: %w", err)
 		}
 		iss.meta = md
 		jwksURL = md.JWKSURI
 		if jwksURL == "" {
 			if !g.cfg.Introspection.enabled() {
-				return fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri and introspection is not configured", id)
+				return nil, fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri and introspection is not configured", id)
 			}
 			// An introspection-only server: its tokens are judged remotely.
-			g.issuers[id] = iss
-			g.issuerOrder = append(g.issuerOrder, id)
-			return nil
+			return iss, nil
 		}
 	}
 	set, err := jwks.New(ctx, jwksURL, jwks.Options{
@@ -234,12 +293,10 @@ func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id string) 
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)
+		return nil, fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)
 	}
 	iss.keys = set
-	g.issuers[id] = iss
-	g.issuerOrder = append(g.issuerOrder, id)
-	return nil
+	return iss, nil
 }
 
 // Close stops every background refresh and waits for it to end, and
@@ -250,6 +307,9 @@ func (g *Guard) Close() error {
 		if iss.keys != nil {
 			iss.keys.Close()
 		}
+	}
+	if g.dynamic != nil {
+		g.dynamic.close()
 	}
 	return nil
 }

@@ -62,7 +62,8 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error
 		return nil, e
 	}
 	h := &t.Header
-	if !g.algs[h.Alg] {
+	if !ijws.Supported(h.Alg) {
+		// Refused before anything else, so alg none or HMAC costs nothing.
 		return nil, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list"))
 	}
 	if h.HasCrit {
@@ -81,10 +82,20 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error
 	// trusted issuer's JWKS.
 	c := &t.Claims
 	iss, ok := g.issuers[c.Issuer]
+	if !ok && g.dynamic != nil {
+		var e *Error
+		if iss, e = g.lookupDynamic(ctx, c.Issuer); e != nil {
+			return nil, e
+		}
+		ok = iss != nil
+	}
 	if !ok || iss.keys == nil {
 		e := errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer with a key set"))
 		e.introspectable = true
 		return nil, e
+	}
+	if !iss.algs[h.Alg] {
+		return nil, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list of "+quote(iss.id)))
 	}
 	keys, err := iss.keys.Lookup(ctx, h.Kid, h.Alg)
 	if err != nil {
@@ -117,8 +128,8 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, *Error
 	if !c.IssuedAt.IsZero() && now.Add(g.leeway).Before(c.IssuedAt) {
 		return nil, errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
 	}
-	if !g.cfg.InsecureSkipAudienceCheck && !containsString(c.Audience, g.audience) {
-		return nil, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(g.audience)))
+	if !g.cfg.InsecureSkipAudienceCheck && !containsString(c.Audience, iss.audience) {
+		return nil, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(iss.audience)))
 	}
 
 	p := &Principal{

@@ -1,0 +1,220 @@
+package tokenguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/discovery"
+	"github.com/tokenguard/tokenguard/internal/fetch"
+	ijws "github.com/tokenguard/tokenguard/internal/jws"
+)
+
+// TrustedIssuer is an authorization server trusted beside (or instead of)
+// those the resource metadata names, with its own policy.
+type TrustedIssuer struct {
+	// Issuer is the issuer identifier, compared exactly. It may instead be
+	// a pattern with one "*" standing for one path segment or one host label
+	// (letters, digits, '-' and '_'), such as
+	// "https://login.example.com/*/v2.0" for a server with an issuer per
+	// tenant: issuers that match are discovered (RFC 8414) on first use.
+	// Nothing outside the pattern is ever fetched.
+	Issuer string
+	// JWKSURL skips discovery for an exact Issuer.
+	JWKSURL string
+	// Audience is the aud this issuer's tokens must carry. It defaults to
+	// Config.Audience (or the resource).
+	Audience string
+	// Algorithms is this issuer's allow-list. It defaults to
+	// Config.Algorithms.
+	Algorithms []string
+}
+
+// issuerPattern is a compiled TrustedIssuer with a "*".
+type issuerPattern struct {
+	prefix, suffix string
+	policy         TrustedIssuer
+}
+
+// compilePattern validates a pattern: one "*", and with "*" replaced by a
+// label it must be a usable issuer URL.
+func compilePattern(ti TrustedIssuer, allowInsecure bool) (issuerPattern, error) {
+	prefix, suffix, _ := strings.Cut(ti.Issuer, "*")
+	if strings.Contains(suffix, "*") {
+		return issuerPattern{}, fmt.Errorf("issuer pattern %q has more than one *", ti.Issuer)
+	}
+	if ti.JWKSURL != "" {
+		return issuerPattern{}, fmt.Errorf("issuer pattern %q cannot have a JWKSURL: each issuer it matches has its own", ti.Issuer)
+	}
+	u, err := fetch.CheckURL(prefix+"x"+suffix, allowInsecure)
+	if err != nil {
+		return issuerPattern{}, fmt.Errorf("issuer pattern %q: %w", ti.Issuer, err)
+	}
+	if !strings.HasPrefix(ti.Issuer, u.Scheme+"://") || u.RawQuery != "" {
+		return issuerPattern{}, fmt.Errorf("issuer pattern %q: the scheme must be literal and there can be no query", ti.Issuer)
+	}
+	return issuerPattern{prefix: prefix, suffix: suffix, policy: ti}, nil
+}
+
+// match reports whether iss is the pattern with "*" replaced by one label.
+func (p issuerPattern) match(iss string) bool {
+	if len(iss) <= len(p.prefix)+len(p.suffix) || !strings.HasPrefix(iss, p.prefix) || !strings.HasSuffix(iss, p.suffix) {
+		return false
+	}
+	for _, c := range []byte(iss[len(p.prefix) : len(iss)-len(p.suffix)]) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// dynamicIssuers are the issuers trusted by pattern, discovered on first
+// use and kept in a bounded LRU: a flood of distinct matching issuers can
+// cost at most a few discoveries at a time and never more than
+// MaxPatternIssuers key sets in memory.
+type dynamicIssuers struct {
+	patterns []issuerPattern
+	live     *lru.Cache[string, *issuer]
+	failed   *cache.LRU[*Error] // recent definite failures, so a bad iss is not rediscovered per request
+	flights  singleflight.Group
+	slots    *semaphore.Weighted
+	closing  sync.WaitGroup // key sets of evicted issuers being closed
+}
+
+// maxConcurrentDiscoveries bounds pattern-issuer discoveries in flight.
+const maxConcurrentDiscoveries = 2
+
+func newDynamicIssuers(patterns []issuerPattern, max int) *dynamicIssuers {
+	if max <= 0 {
+		max = 100
+	}
+	d := &dynamicIssuers{
+		patterns: patterns,
+		failed:   cache.New[*Error](cache.Options{Capacity: 1000}),
+		slots:    semaphore.NewWeighted(maxConcurrentDiscoveries),
+	}
+	d.live, _ = lru.NewWithEvict(max, func(_ string, iss *issuer) {
+		if iss.keys != nil {
+			d.closing.Add(1)
+			go func() {
+				defer d.closing.Done()
+				iss.keys.Close()
+			}()
+		}
+	})
+	return d
+}
+
+func (d *dynamicIssuers) policyFor(id string) (TrustedIssuer, bool) {
+	for _, p := range d.patterns {
+		if p.match(id) {
+			return p.policy, true
+		}
+	}
+	return TrustedIssuer{}, false
+}
+
+// lookup returns the issuer for id, discovering it if it matches a
+// pattern. It returns (nil, nil) when id matches none: an untrusted issuer
+// causes no request at all.
+func (g *Guard) lookupDynamic(ctx context.Context, id string) (*issuer, *Error) {
+	d := g.dynamic
+	if iss, ok := d.live.Get(id); ok {
+		return iss, nil
+	}
+	policy, ok := d.policyFor(id)
+	if !ok {
+		return nil, nil
+	}
+	if e, ok := d.failed.Get(ctx, id); ok {
+		return nil, e
+	}
+	ch := d.flights.DoChan(id, func() (any, error) {
+		if iss, ok := d.live.Get(id); ok {
+			return iss, nil
+		}
+		if !d.slots.TryAcquire(1) {
+			return nil, errUnavailable(time.Second, errors.New("too many issuer discoveries in flight"))
+		}
+		defer d.slots.Release(1)
+		iss, e := g.discoverIssuer(id, policy)
+		if e != nil {
+			if e.Status != 503 {
+				d.failed.Set(context.Background(), id, e, time.Minute)
+			}
+			return nil, e
+		}
+		d.live.Add(id, iss)
+		return iss, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err.(*Error)
+		}
+		return res.Val.(*issuer), nil
+	case <-ctx.Done():
+		return nil, errUnavailable(time.Second, fmt.Errorf("waiting for discovery of issuer %s: %w", quote(id), ctx.Err()))
+	}
+}
+
+// discoverIssuer runs RFC 8414 discovery and the first key fetch for a
+// pattern-matched issuer, on the Guard's lifetime context.
+func (g *Guard) discoverIssuer(id string, policy TrustedIssuer) (*issuer, *Error) {
+	timeout := g.cfg.FetchTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, 2*timeout)
+	defer cancel()
+	iss, err := g.newIssuer(ctx, g.discoveryClient(), id, "", policy)
+	if err != nil {
+		if errors.Is(err, discovery.ErrNotFound) || errors.Is(err, discovery.ErrIssuerMismatch) || errors.Is(err, fetch.ErrInsecureURL) {
+			return nil, errInvalidToken("untrusted issuer", err)
+		}
+		return nil, errUnavailable(g.retryAfter, err)
+	}
+	if iss.keys == nil {
+		return nil, errInvalidToken("untrusted issuer", fmt.Errorf("issuer %s has no key set", quote(id)))
+	}
+	return iss, nil
+}
+
+func (d *dynamicIssuers) close() {
+	for _, id := range d.live.Keys() {
+		d.live.Remove(id) // the eviction callback closes its key set
+	}
+	d.closing.Wait()
+}
+
+// parseAlgs validates an allow-list; empty means every supported one.
+func parseAlgs(list []string) (map[string]bool, error) {
+	if len(list) == 0 {
+		list = ijws.Algorithms
+	}
+	algs := make(map[string]bool, len(list))
+	for _, a := range list {
+		if !ijws.Supported(a) {
+			return nil, fmt.Errorf("tokenguard: algorithm %q is not allowed: only asymmetric signature algorithms (%v)", a, ijws.Algorithms)
+		}
+		algs[a] = true
+	}
+	return algs, nil
+}
+
+// PatternIssuers returns how many pattern-matched issuers are kept now.
+func (g *Guard) PatternIssuers() int {
+	if g.dynamic == nil {
+		return 0
+	}
+	return g.dynamic.live.Len()
+}
