@@ -61,6 +61,32 @@ func RequireScopes(g *tokenguard.Guard, scopes ...string) echo.MiddlewareFunc {
 	}
 }
 
+// Require returns echo middleware that lets a request through only when
+// its token meets every one of reqs (tokenguard.AllScopes, AnyScope,
+// ClaimIs, Satisfies); otherwise it answers as Guard.Check decides (403 for
+// an unmet requirement) with g.WriteError and returns nil. Like
+// RequireScopes it reuses New's Principal or authenticates the request
+// itself. Group and route middleware compose: both apply.
+//
+// Require panics if g is nil.
+func Require(g *tokenguard.Guard, reqs ...tokenguard.Requirement) echo.MiddlewareFunc {
+	if g == nil {
+		panic("tgecho: Require with a nil Guard")
+	}
+	reqs = append([]tokenguard.Requirement(nil), reqs...)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p, err := g.Check(c.Request(), reqs...)
+			if err != nil {
+				g.WriteError(c.Response(), c.Request(), err)
+				return nil
+			}
+			store(c, p)
+			return next(c)
+		}
+	}
+}
+
 // PrincipalFrom returns the Principal that New or RequireScopes stored in
 // c, and false when there is none (the request did not pass through
 // either).

@@ -1,6 +1,6 @@
 module github.com/tokenguard/tokenguard/adapters/echo5
 
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/labstack/echo/v5 v5.4.4
@@ -18,7 +18,7 @@ require (
 	github.com/lestrrat-go/option/v2 v2.0.0 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
 	github.com/valyala/fastjson v1.6.10 // indirect
-	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/sync v0.20.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 )
 

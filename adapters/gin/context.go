@@ -12,10 +12,9 @@ import (
 const PrincipalKey = "tokenguard.principal"
 
 // PrincipalFrom returns the Principal that New or RequireScopes stored in c.
-// It reports false when the request was not authenticated by either. When
-// the gin context holds none it also looks in the request's context, so it
-// finds the Principal of a tokenguard.Guard.Handler that wraps the whole
-// engine too.
+// When the gin context holds none it looks in the request's context, so it
+// also finds the Principal of a tokenguard.Guard.Handler wrapping the whole
+// engine. It reports false when neither has one.
 func PrincipalFrom(c *gin.Context) (*tokenguard.Principal, bool) {
 	if v, ok := c.Get(PrincipalKey); ok {
 		if p, ok := v.(*tokenguard.Principal); ok && p != nil {

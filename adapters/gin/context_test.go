@@ -57,6 +57,8 @@ func TestRequestContextCarriesPrincipal(t *testing.T) {
 		rp, rok := tokenguard.PrincipalFrom(c.Request.Context())
 		if !ok || !rok || p != rp {
 			t.Errorf("gin context %p %v, request context %p %v", p, ok, rp, rok)
+			c.Status(http.StatusInternalServerError)
+			return
 		}
 		c.String(http.StatusOK, rp.Subject)
 	})

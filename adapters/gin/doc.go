@@ -3,7 +3,7 @@
 //	import tggin "github.com/tokenguard/tokenguard/adapters/gin"
 //
 //	r := gin.New()
-//	r.Use(tggin.New(g))                                            // every route needs a valid token
+//	r.Use(tggin.New(g))                                               // every route needs a valid token
 //	r.POST("/orders", tggin.RequireScopes(g, "orders:write"), create) // and this one a scope
 //
 // New authenticates each request with the Guard; RequireScopes adds a

@@ -46,6 +46,25 @@ func RequireScopes(g *tokenguard.Guard, scopes ...string) gin.HandlerFunc {
 	}
 }
 
+// Require returns a gin handler that lets a request through only when its
+// token meets every one of reqs (tokenguard.AllScopes, AnyScope, ClaimIs,
+// Satisfies); otherwise it answers as Guard.Check decides (403 for an unmet
+// requirement) and aborts the chain. Like RequireScopes it reuses New's
+// Principal or authenticates the request itself. Group and route handlers
+// compose: both apply.
+func Require(g *tokenguard.Guard, reqs ...tokenguard.Requirement) gin.HandlerFunc {
+	reqs = append([]tokenguard.Requirement(nil), reqs...)
+	return func(c *gin.Context) {
+		p, err := g.Check(c.Request, reqs...)
+		if err != nil {
+			reject(c, g, err)
+			return
+		}
+		store(c, p)
+		c.Next()
+	}
+}
+
 // reject answers exactly as the core does and stops the chain. WriteError
 // writes the status, headers and body itself; Abort only keeps the pending
 // handlers from running.

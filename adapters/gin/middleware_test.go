@@ -139,7 +139,9 @@ func TestRequireScopesWithoutNew(t *testing.T) {
 		p, ok := tggin.PrincipalFrom(c)
 		rp, rok := tokenguard.PrincipalFrom(c.Request.Context())
 		if !ok || !rok || p != rp {
-			t.Errorf("gin context %v %v, request context %v %v", p, ok, rp, rok)
+			t.Errorf("gin context %p %v, request context %p %v", p, ok, rp, rok)
+			c.Status(http.StatusInternalServerError)
+			return
 		}
 		c.String(http.StatusCreated, p.Subject)
 	})
