@@ -80,7 +80,7 @@ func parse(p Program, args []string, getenv func(string) string, stderr io.Write
 	var o options
 	fs := flag.NewFlagSet(p.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.discovery, "discovery", "", "RFC 9728 protected-resource metadata `URL` of a real authorization server set-up;\nserve the API there instead of running the embedded self-check (env "+EnvResourceMetadataURL+")")
+	fs.StringVar(&o.discovery, "discovery", "", "the API's RFC 9728 protected-resource metadata `URL`: build the guard from it and\nserve on -addr instead of running the embedded self-check (env "+EnvResourceMetadataURL+")")
 	fs.StringVar(&o.addr, "addr", DefaultAddr, "listen `address` in -discovery mode")
 	fs.BoolVar(&o.insecureHTTP, "insecure-http", false, "allow http:// discovery and key URLs (a development server on loopback only)")
 	fs.Usage = func() {
@@ -128,7 +128,7 @@ Flags:
 			}
 		}
 	}
-	if o.clientSecret != "" && o.clientID == "" {
+	if o.discovery != "" && o.clientSecret != "" && o.clientID == "" {
 		fmt.Fprintf(stderr, "%s: %s is set but %s is not\n", p.Name, EnvClientSecret, EnvClientID)
 		return o, ExitUsage, false
 	}

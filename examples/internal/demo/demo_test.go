@@ -61,7 +61,9 @@ func TestParse(t *testing.T) {
 		{name: "stray argument", args: []string{"serve"}, wantCode: ExitUsage, stderr: "unexpected arguments"},
 		{name: "addr without discovery", args: []string{"-addr", ":9000"}, wantCode: ExitUsage, stderr: "-addr applies only with -discovery"},
 		{name: "insecure-http without discovery", args: []string{"-insecure-http"}, wantCode: ExitUsage, stderr: "-insecure-http applies only"},
-		{name: "secret without id", env: map[string]string{EnvClientSecret: "s"}, wantCode: ExitUsage, stderr: EnvClientID + " is not"},
+		{name: "secret without id", env: map[string]string{EnvResourceMetadataURL: "https://a.example/m", EnvClientSecret: "s"}, wantCode: ExitUsage, stderr: EnvClientID + " is not"},
+		{name: "credentials unused by the self-check", env: map[string]string{EnvClientSecret: "s"}, wantOK: true,
+			want: options{addr: DefaultAddr, clientSecret: "s"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
