@@ -28,18 +28,25 @@ func newTokenCache(size int, now func() time.Time) *cache.LRU[*verifiedToken] {
 
 // tokenKey is the cache key of a token: its SHA-256, never the token.
 func tokenKey(token string) string {
-	// Hashing reads the bytes in place: the conversion would copy a token
-	// of up to MaxTokenBytes on every request.
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	sum := sha256.Sum256(readOnlyBytes(token))
 	return string(sum[:])
+}
+
+// readOnlyBytes views s as bytes without copying, for callees that only
+// read (hashing, signature checks): a conversion would copy a token of up
+// to MaxTokenBytes on every request. The result must never be written.
+func readOnlyBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
 // verifiedJWT is verifyJWT behind the verified-token cache.
 func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Error) {
 	if g.tokens == nil {
-		return g.verifyJWT(ctx, token)
+		p, _, e := g.verifyJWT(ctx, token)
+		return p, e
 	}
-	if v, ok := g.tokens.Get(ctx, tokenKey(token)); ok {
+	key := tokenKey(token)
+	if v, ok := g.tokens.Get(ctx, key); ok {
 		if !g.now().Before(v.p.Expiry.Add(g.leeway)) {
 			return nil, errInvalidToken("token expired", errors.New("exp "+v.p.Expiry.UTC().String()+" (cached token)"))
 		}
@@ -48,17 +55,15 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Err
 		cp := *v.p
 		return &cp, nil
 	}
-	return g.verifyJWT(ctx, token)
-}
-
-// rememberToken caches a verified token until its exp (plus leeway).
-func (g *Guard) rememberToken(token string, p *Principal, thumbprint string) {
-	if g.tokens == nil {
-		return
+	p, thumbprint, e := g.verifyJWT(ctx, token)
+	if e != nil {
+		return nil, e
 	}
-	ttl := p.Expiry.Add(g.leeway).Sub(g.now())
-	cp := *p // the caller's p goes to a handler, which may change it
-	g.tokens.Set(context.Background(), tokenKey(token), &verifiedToken{p: &cp, issuer: p.Issuer, thumbprint: thumbprint}, ttl)
+	// Cached until exp (plus leeway), as a copy: p goes to a handler, which
+	// may change it.
+	cp := *p
+	g.tokens.Set(ctx, key, &verifiedToken{p: &cp, issuer: p.Issuer, thumbprint: thumbprint}, p.Expiry.Add(g.leeway).Sub(g.now()))
+	return p, nil
 }
 
 // forgetRemovedKeys drops the cached tokens of issuer whose key is not in
