@@ -126,6 +126,25 @@ func BenchmarkHandlerParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkHandlerFirstSightParallel is BenchmarkHandlerFirstSight on
+// every core at once: parallel ns/op over serial shows whether a lock sits
+// on the verification path.
+func BenchmarkHandlerFirstSightParallel(b *testing.B) {
+	env := newBenchEnvWith(b, tokenguard.Config{TokenCacheSize: -1})
+	h := env.g.Handler(okHandler)
+	for _, alg := range benchAlgs {
+		tok := env.tokens[alg]
+		b.Run(alg, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					serveOnce(b, h, tok)
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkHarness is the request, recorder and handler without tokenguard:
 // subtract it from BenchmarkHandler to get tokenguard's own cost.
 func BenchmarkHarness(b *testing.B) {
