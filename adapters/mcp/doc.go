@@ -1,0 +1,113 @@
+// Package tgmcp protects Model Context Protocol servers built with the
+// official MCP Go SDK (github.com/modelcontextprotocol/go-sdk) with a
+// tokenguard.Guard, and hands each caller's identity to tools the way the
+// SDK expects: as its auth.TokenInfo.
+//
+//	import tgmcp "github.com/tokenguard/tokenguard/adapters/mcp"
+//
+//	g, err := tokenguard.New(ctx, tokenguard.Config{
+//		Issuer:   "https://as.example.com",
+//		Resource: "https://mcp.example.com/mcp", // the MCP server's canonical URL
+//	})
+//	...
+//	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+//	mux.Handle(g.MetadataPath(), g.MetadataHandler()) // the RFC 9728 document
+//	mux.Handle("/mcp", tgmcp.Middleware(g)(handler))  // any valid token
+//
+// or, for an endpoint whose every request needs a scope as well:
+//
+//	mux.Handle("/mcp", tgmcp.Middleware(g, tokenguard.AllScopes("mcp:tools"))(handler))
+//
+// # What the MCP authorization spec asks, and who answers
+//
+// An MCP server is an OAuth 2.1 resource server: it publishes RFC 9728
+// protected-resource metadata, answers a request without a valid token
+// with 401 and a WWW-Authenticate challenge whose resource_metadata points
+// at that document, and answers a token that lacks a scope with 403
+// insufficient_scope naming the scopes, so that the client can step up.
+// The Guard does all of it; this package makes no decision of its own.
+// Middleware calls Guard.Check and, on failure, Guard.WriteError, so the
+// status, challenge (realm, error, error_description, scope,
+// resource_metadata), Retry-After of a 503 and JSON body are exactly those
+// of tokenguard.Guard.Handler. The tests run the core's conformance table
+// (github.com/tokenguard/tokenguard/oauthtest/conformance) through it.
+//
+// Serve the metadata with Guard.MetadataHandler at Guard.MetadataPath, as
+// above: with Config.Resource set to the MCP endpoint's URL and no
+// Config.ResourceMetadataURL, that is the path-inserted well-known URL
+// (https://mcp.example.com/.well-known/oauth-protected-resource/mcp) named
+// in every challenge. Tokens must then carry that URL in aud, which is
+// what RFC 8707 resource indicators, required of MCP clients, ask the
+// authorization server for.
+//
+// # What the SDK expects, and how it gets it
+//
+// The SDK's streamable HTTP handler reads an *auth.TokenInfo from the HTTP
+// request's context, copies it into every request it hands to a tool,
+// prompt or resource handler (req.Extra.TokenInfo), and binds each
+// stateful session to its UserID: a later request of that session with
+// another UserID gets 403. Only auth.RequireBearerToken can store it: the
+// context key is unexported. So Middleware, once the Guard has accepted
+// the request, runs auth.RequireBearerToken on a stand-in request with a
+// verifier that returns TokenInfo(p) for the Principal p the Guard
+// accepted, and passes the context it produces on to the MCP handler. The
+// SDK thus never sees, parses or judges the client's token: it cannot
+// answer the client, nor refuse what the Guard accepted (such as a token
+// within the Guard's clock leeway). If it ever did refuse, the request
+// gets a 500 from Guard.WriteError and the handler is not run (fail
+// closed).
+//
+// A Principal becomes a TokenInfo with Scopes = Principal.Scopes,
+// Expiration = Principal.Expiry, UserID = Principal.Subject, and the
+// issuer, client id, token kind and the Principal itself in Extra (see
+// TokenInfo and the Extra… keys). Tools read it as
+//
+//	if req.Extra != nil && req.Extra.TokenInfo != nil { // nil over stdio or in-memory transports
+//		sub, scopes := req.Extra.TokenInfo.UserID, req.Extra.TokenInfo.Scopes
+//		...
+//	}
+//
+// or take the Principal, with all its claims, with PrincipalFrom(req).
+// Read the caller from the request, never from the handler's context: a
+// stateful session's handlers run in a context derived from the HTTP
+// request that created the session, so tokenguard.PrincipalFrom(ctx) or
+// auth.TokenInfoFromContext(ctx) there describe the first token of the
+// session, not the current one.
+//
+// # Scopes are per endpoint, and an endpoint is a resource
+//
+// The requirements given to Middleware (tokenguard.AllScopes, AnyScope,
+// ClaimIs, Satisfies) apply to every HTTP request of the endpoint it
+// wraps: initialize, tools/list, tools/call, the SSE GET and the DELETE.
+// That is where the HTTP status, and so the 403 insufficient_scope that
+// makes an MCP client step up, can still be chosen; inside the SDK, a
+// tool can only answer with a JSON-RPC result.
+//
+// Tools that need more than the rest therefore go on an MCP server of
+// their own, at another URL, and that URL is another protected resource:
+// MCP clients take the endpoint's URL as the resource, require the
+// metadata found through the challenge to name exactly that URL (RFC 9728
+// §3.3; the Go SDK's client checks it) and ask for tokens meant for it
+// (RFC 8707). Such an endpoint gets its own Guard, with Config.Resource
+// set to its URL, that Guard's MetadataHandler at its MetadataPath, and
+// its own mcp.Server and StreamableHTTPHandler (sessions live in the
+// handler, and must not be reachable through a laxer endpoint). The
+// example MCP server in the repository's examples/mcpserver does this.
+//
+// # Why not a TokenVerifier
+//
+// The SDK's own middleware, auth.RequireBearerToken, takes a TokenVerifier;
+// one could be built on the Guard, but through it a client would get the
+// SDK's answers instead of the Guard's: a challenge without realm, error or
+// error_description, a text/plain body, 500 instead of 503 with
+// Retry-After when the authorization server is down, and expiry judged
+// again without the Guard's leeway and clock. Middleware has the same
+// shape, func(http.Handler) http.Handler, and replaces it.
+//
+// Browser-based MCP clients need CORS on the MCP endpoint; put the CORS
+// middleware in front of Middleware, so that preflight requests, which
+// carry no token, are answered before it. Guard.MetadataHandler already
+// allows any origin.
+//
+// The package is named tgmcp so that it does not shadow the SDK's mcp.
+package tgmcp

@@ -1,0 +1,121 @@
+package tgmcp_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tokenguard/tokenguard"
+	"github.com/tokenguard/tokenguard/oauthtest"
+
+	tgmcp "github.com/tokenguard/tokenguard/adapters/mcp"
+)
+
+// An MCP server over streamable HTTP whose every request needs a token
+// with the mcp:tools scope, and which serves its RFC 9728 metadata where
+// every challenge points. Its tool reads the caller from
+// req.Extra.TokenInfo, where the SDK puts it.
+func Example() {
+	ctx := context.Background()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux) // the MCP server; its /mcp URL is the resource
+	defer srv.Close()
+	as := oauthtest.NewServer(oauthtest.Options{Resource: srv.URL + "/mcp"}) // stands in for the real authorization server
+	defer as.Close()
+
+	g, err := tokenguard.New(ctx, tokenguard.Config{
+		Issuer:            as.Issuer,
+		Resource:          srv.URL + "/mcp",
+		ScopesSupported:   []string{"mcp:tools"},
+		InsecureAllowHTTP: true, // the test servers are plain HTTP on loopback
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "v1.0.0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "the caller"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			ti := req.Extra.TokenInfo // set on every request by tgmcp.Middleware
+			text := fmt.Sprintf("%s with scopes %v", ti.UserID, ti.Scopes)
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+		})
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+
+	mux.Handle(g.MetadataPath(), g.MetadataHandler()) // /.well-known/oauth-protected-resource/mcp
+	mux.Handle("/mcp", tgmcp.Middleware(g, tokenguard.AllScopes("mcp:tools"))(handler))
+
+	// Plain HTTP requests first, to show the answers.
+	post := func(token string) {
+		r, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(`{}`))
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(r)
+		if err != nil {
+			log.Fatal(err)
+		}
+		res.Body.Close()
+		challenge := strings.ReplaceAll(res.Header.Get("WWW-Authenticate"), srv.URL, "http://mcp.test")
+		fmt.Println(res.StatusCode, challenge)
+	}
+	post("")                                            // no token: 401, and where the metadata is
+	post(as.Mint(oauthtest.Claims{"scope": "profile"})) // the scope is missing: 403, and which one to ask for
+
+	// The SDK's own client, with a token that has the scope.
+	client := mcp.NewClient(&mcp.Implementation{Name: "example-client", Version: "v1.0.0"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:   srv.URL + "/mcp",
+		HTTPClient: &http.Client{Transport: bearer(as.Mint(oauthtest.Claims{"sub": "alice", "scope": "mcp:tools"}))},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cs.Close()
+	out, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(out.Content[0].(*mcp.TextContent).Text)
+
+	// Output:
+	// 401 Bearer realm="http://mcp.test/mcp", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
+	// 403 Bearer realm="http://mcp.test/mcp", error="insufficient_scope", error_description="token lacks a required scope", scope="mcp:tools", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
+	// alice with scopes [mcp:tools]
+}
+
+// bearer is an http.RoundTripper that sends its token as a bearer token.
+type bearer string
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(b))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A tool that needs the tokenguard Principal itself, for claims the SDK's
+// TokenInfo does not carry.
+func ExamplePrincipalFrom() {
+	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "v1.0.0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "tenant"},
+		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			p, ok := tgmcp.PrincipalFrom(req) // not tokenguard.PrincipalFrom(ctx): see PrincipalFrom
+			if !ok {
+				return nil, nil, fmt.Errorf("no authenticated caller")
+			}
+			var claims struct {
+				Tenant string `json:"tenant"`
+			}
+			if err := p.Claims(&claims); err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: claims.Tenant}}}, nil, nil
+		})
+	_ = server
+}

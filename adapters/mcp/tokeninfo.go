@@ -1,0 +1,83 @@
+package tgmcp
+
+import (
+	"slices"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tokenguard/tokenguard"
+)
+
+// Keys of the auth.TokenInfo.Extra map that TokenInfo fills.
+const (
+	// ExtraPrincipal holds the *tokenguard.Principal itself, with every
+	// claim of the token (Principal.Claims). PrincipalFrom reads it.
+	ExtraPrincipal = "tokenguard.principal"
+	// ExtraIssuer holds the issuer that vouched for the token
+	// (Principal.Issuer), a string.
+	ExtraIssuer = "iss"
+	// ExtraClientID holds the token's client_id claim (Principal.ClientID), a
+	// string, "" when the token has none.
+	ExtraClientID = "client_id"
+	// ExtraKind holds how the token was validated (Principal.Kind.String()):
+	// "jwt" or "opaque".
+	ExtraKind = "tokenguard.kind"
+)
+
+// TokenInfo returns p as the MCP SDK's auth.TokenInfo, the form in which
+// the SDK hands a caller's identity to tools (CallToolRequest.Extra.TokenInfo):
+//
+//   - Scopes is a copy of p.Scopes (the scope and scp claims). With
+//     Config.ScopeClaim set, requirements read that claim instead, and
+//     Scopes still holds scope and scp;
+//   - Expiration is p.Expiry (the exp claim; zero for an introspected
+//     token whose answer had none);
+//   - UserID is p.Subject (the sub claim). The SDK binds each streamable
+//     HTTP session to the UserID that created it and answers 403 to the
+//     session's later requests made with a token of another UserID. A
+//     token without sub leaves UserID empty, and its session unbound.
+//     Subjects are unique only per issuer: with several trusted issuers,
+//     two of their users may share one;
+//   - Extra holds p.Issuer under ExtraIssuer, p.ClientID under
+//     ExtraClientID, p.Kind under ExtraKind and p itself under
+//     ExtraPrincipal.
+//
+// It decides nothing: p must come from the Guard (Middleware calls it for
+// every request it lets through). It returns nil for a nil p.
+func TokenInfo(p *tokenguard.Principal) *auth.TokenInfo {
+	if p == nil {
+		return nil
+	}
+	return &auth.TokenInfo{
+		Scopes:     slices.Clone(p.Scopes),
+		Expiration: p.Expiry,
+		UserID:     p.Subject,
+		Extra: map[string]any{
+			ExtraPrincipal: p,
+			ExtraIssuer:    p.Issuer,
+			ExtraClientID:  p.ClientID,
+			ExtraKind:      p.Kind.String(),
+		},
+	}
+}
+
+// PrincipalFrom returns the tokenguard Principal of the request a tool,
+// prompt or resource handler is serving: the one Middleware put in the
+// request's TokenInfo (req.GetExtra().TokenInfo.Extra[ExtraPrincipal]). It
+// reports false when the request came through no Middleware, such as over
+// an in-memory or stdio transport.
+//
+// Read the caller from the request, not from the handler's context: with
+// stateful sessions the SDK runs handlers in a context derived from the
+// HTTP request that created the session, so tokenguard.PrincipalFrom(ctx)
+// there describes the token of that first request, not of the current
+// one. req must not be nil.
+func PrincipalFrom(req mcp.Request) (*tokenguard.Principal, bool) {
+	extra := req.GetExtra()
+	if extra == nil || extra.TokenInfo == nil {
+		return nil, false
+	}
+	p, ok := extra.TokenInfo.Extra[ExtraPrincipal].(*tokenguard.Principal)
+	return p, ok && p != nil
+}
