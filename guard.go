@@ -52,11 +52,12 @@ type Guard struct {
 
 // issuer is one trusted authorization server and its policy.
 type issuer struct {
-	id       string
-	keys     *jwks.Set
-	meta     *discovery.ServerMetadata // nil when JWKSURL was given
-	audience string
-	algs     map[string]bool
+	id         string
+	keys       *jwks.Set
+	meta       *discovery.ServerMetadata // nil when JWKSURL was given
+	audience   string
+	algs       map[string]bool
+	introspect IssuerIntrospection
 }
 
 // New runs discovery, fetches each trusted issuer's keys once and starts
@@ -92,6 +93,9 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	for _, ti := range cfg.Issuers {
 		if _, err := parseAlgs(ti.Algorithms); err != nil {
 			return nil, err
+		}
+		if ti.Introspect == IssuerIntrospectOn && !cfg.Introspection.enabled() {
+			return nil, fmt.Errorf("tokenguard: issuer %s: Introspect is on but introspection is not configured", ti.Issuer)
 		}
 		if !strings.Contains(ti.Issuer, "*") {
 			exact = append(exact, ti)
@@ -253,7 +257,7 @@ func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL
 
 // newIssuer discovers id (unless jwksURL is given) and fetches its keys.
 func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL string, policy TrustedIssuer) (*issuer, error) {
-	iss := &issuer{id: id, audience: policy.Audience, algs: g.algs}
+	iss := &issuer{id: id, audience: policy.Audience, algs: g.algs, introspect: policy.Introspect}
 	if iss.audience == "" {
 		iss.audience = g.audience
 	}

@@ -36,7 +36,23 @@ type TrustedIssuer struct {
 	// Algorithms is this issuer's allow-list. It defaults to
 	// Config.Algorithms.
 	Algorithms []string
+	// Introspect says whether this issuer's JWTs are also introspected
+	// after they validate locally. It defaults to Config.Introspection.JWTs.
+	Introspect IssuerIntrospection
 }
+
+// IssuerIntrospection is a per-issuer override of Config.Introspection.JWTs.
+type IssuerIntrospection int
+
+const (
+	// IssuerIntrospectDefault follows Config.Introspection.JWTs.
+	IssuerIntrospectDefault IssuerIntrospection = iota
+	// IssuerIntrospectOn introspects every JWT of the issuer after it
+	// validated locally, so a revocation there takes effect at once.
+	IssuerIntrospectOn
+	// IssuerIntrospectOff never introspects the issuer's JWTs.
+	IssuerIntrospectOff
+)
 
 // issuerPattern is a compiled TrustedIssuer with a "*".
 type issuerPattern struct {

@@ -161,3 +161,35 @@ func TestIssuerPatternValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestPerIssuerIntrospection(t *testing.T) {
+	a := newAS(t, oauthtest.Options{})
+	a.RegisterClient(rsID, rsSecret)
+	b := newAS(t, oauthtest.Options{Algorithms: []string{"ES256"}})
+	g := newGuard(t, a, tokenguard.Config{
+		Issuers: []tokenguard.TrustedIssuer{
+			{Issuer: a.Issuer, Introspect: tokenguard.IssuerIntrospectOn},
+			{Issuer: b.Issuer, Introspect: tokenguard.IssuerIntrospectOff},
+		},
+		Introspection: tokenguard.IntrospectionConfig{ClientID: rsID, ClientSecret: rsSecret, JWTs: tokenguard.IntrospectJWTAlways},
+	})
+	h := g.Handler(http.NotFoundHandler())
+	a.ResetCounts()
+	if w := call(h, "Bearer "+a.Mint(nil)); w.Code != 404 || a.Requests("introspect") != 1 {
+		t.Errorf("A's token: %d, %d introspection calls", w.Code, a.Requests("introspect"))
+	}
+	revoked := a.Mint(nil)
+	a.Revoke(revoked)
+	if w := call(h, "Bearer "+revoked); w.Code != 401 {
+		t.Errorf("A's revoked token: %d", w.Code)
+	}
+	a.ResetCounts()
+	if w := call(h, "Bearer "+b.Mint(oauthtest.Claims{"aud": a.Resource()})); w.Code != 404 || a.Requests("introspect") != 0 {
+		t.Errorf("B's token (introspection off for B): %d, %d calls", w.Code, a.Requests("introspect"))
+	}
+	if _, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspect: tokenguard.IssuerIntrospectOn}}, InsecureAllowHTTP: true,
+	}); err == nil {
+		t.Error("Introspect on without introspection configured: accepted")
+	}
+}

@@ -36,20 +36,37 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 	if g.introspector == nil {
 		return p, e
 	}
-	switch g.cfg.Introspection.JWTs {
-	case IntrospectJWTUnknownIssuer:
-		if e != nil && e.introspectable {
+	if e != nil {
+		if e.introspectable && g.cfg.Introspection.JWTs == IntrospectJWTUnknownIssuer {
 			return g.introspect(ctx, token)
 		}
-	case IntrospectJWTAlways:
-		if e == nil {
-			// Local checks passed; the server has the last word (revocation).
-			if _, e := g.introspect(ctx, token); e != nil {
-				return nil, e
-			}
+		return nil, e
+	}
+	if g.introspectsJWTsOf(p.Issuer) {
+		// Local checks passed; the server has the last word (revocation).
+		if _, e := g.introspect(ctx, token); e != nil {
+			return nil, e
 		}
 	}
-	return p, e
+	return p, nil
+}
+
+// introspectsJWTsOf applies the per-issuer introspection policy, falling
+// back to Config.Introspection.JWTs.
+func (g *Guard) introspectsJWTsOf(id string) bool {
+	iss, ok := g.issuers[id]
+	if !ok && g.dynamic != nil {
+		iss, ok = g.dynamic.live.Peek(id)
+	}
+	if ok {
+		switch iss.introspect {
+		case IssuerIntrospectOn:
+			return true
+		case IssuerIntrospectOff:
+			return false
+		}
+	}
+	return g.cfg.Introspection.JWTs == IntrospectJWTAlways
 }
 
 // verifyJWT applies RFC 8725 and RFC 9068: the header first, then the
