@@ -4,12 +4,9 @@
 package jwt
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 )
@@ -116,54 +113,35 @@ func Parse(s string) (*Token, error) {
 // mode, which would give one token several accepted spellings.
 func decode(s string) ([]byte, error) {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if !base64url[s[i]] {
 			return nil, fmt.Errorf("byte %d is not base64url", i)
 		}
 	}
 	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
 
-// members decodes a JSON object into its members, keyed by their exact
-// names. JOSE names are case-sensitive (RFC 7515 §4, RFC 7519 §4), while
-// encoding/json matches struct fields case-insensitively: decoding straight
-// into a struct would let "ISS" stand in for "iss".
-func members(b []byte) (map[string]json.RawMessage, error) {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	if len(b) == 0 || b[0] != '{' {
-		return nil, errors.New("not a JSON object")
+// base64url is the base64url alphabet (RFC 4648 §5) as a lookup table.
+var base64url = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = true
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
+	return t
+}()
 
-// str reads an optional string member; null counts as absent.
-func str(m map[string]json.RawMessage, name string) (string, bool, error) {
-	raw, ok := m[name]
-	if !ok || string(raw) == "null" {
-		return "", false, nil
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", false, fmt.Errorf("%s is not a string", name)
-	}
-	return v, true, nil
-}
+// parseHeader and parseClaims read the JSON with the scanner in scan.go,
+// which says where it is stricter than encoding/json.
 
 func (t *Token) parseHeader(b []byte) error {
 	if len(b) == 0 || b[0] != '{' {
 		// MaybeJWS classifies by this first byte; Parse agrees with it.
 		return fmt.Errorf("%w: header does not start with '{'", ErrMalformed)
 	}
-	m, err := members(b)
-	if err != nil {
+	var m [nHeaderMembers]span
+	if err := scanObject(b, headerObject, m[:]); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
 	h := &t.Header
-	alg, _, err := str(m, "alg")
+	alg, err := stringMember(b, m[hAlg], "alg", true)
 	if err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
@@ -171,15 +149,18 @@ func (t *Token) parseHeader(b []byte) error {
 		return fmt.Errorf("%w: header has no alg", ErrMalformed)
 	}
 	h.Alg = alg
-	if h.Kid, _, err = str(m, "kid"); err != nil {
+	if h.Kid, err = stringMember(b, m[hKid], "kid", false); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
-	if h.Typ, _, err = str(m, "typ"); err != nil {
+	if h.Typ, err = stringMember(b, m[hTyp], "typ", true); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
-	if raw, ok := m["crit"]; ok {
+	if m[hCrit].present() {
 		h.HasCrit = true
-		if err := json.Unmarshal(raw, &h.Crit); err != nil {
+		if h.Crit, err = listMember(b, m[hCrit], listOnly); err != nil {
+			if errors.Is(err, errBadUnicode) {
+				return fmt.Errorf("%w: header crit: %w", ErrMalformed, err)
+			}
 			return fmt.Errorf("%w: header crit is not a list of strings", ErrMalformed)
 		}
 	}
@@ -187,91 +168,41 @@ func (t *Token) parseHeader(b []byte) error {
 }
 
 func (t *Token) parseClaims() error {
-	m, err := members(t.Payload)
-	if err != nil {
+	b := t.Payload
+	var m [nClaimMembers]span
+	if err := scanObject(b, claimsObject, m[:]); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
 	cl := &t.Claims
-	for _, f := range []struct {
+	var err error
+	for _, f := range [...]struct {
+		i    int
 		name string
 		dst  *string
-	}{{"iss", &cl.Issuer}, {"sub", &cl.Subject}, {"client_id", &cl.ClientID}, {"jti", &cl.ID}} {
-		if *f.dst, _, err = str(m, f.name); err != nil {
+	}{{cIss, "iss", &cl.Issuer}, {cSub, "sub", &cl.Subject}, {cClientID, "client_id", &cl.ClientID}, {cJti, "jti", &cl.ID}} {
+		if *f.dst, err = stringMember(b, m[f.i], f.name, false); err != nil {
 			return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 		}
 	}
-	_, nonce := m["nonce"]
-	_, atHash := m["at_hash"]
-	_, cHash := m["c_hash"]
-	cl.IDTokenMarkers = nonce || atHash || cHash
-	if cl.Audience, err = stringOrList(m["aud"], false); err != nil {
+	// Present, even as null: only OpenID Connect ID tokens have these.
+	cl.IDTokenMarkers = m[cNonce].present() || m[cAtHash].present() || m[cCHash].present()
+	if cl.Audience, err = listMember(b, m[cAud], stringIsOne); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}
-	if cl.Scope, err = stringOrList(m["scope"], true); err != nil {
+	if cl.Scope, err = listMember(b, m[cScope], stringIsSplit); err != nil {
 		return fmt.Errorf("%w: scope: %w", ErrMalformed, err)
 	}
-	if cl.Scp, err = stringOrList(m["scp"], true); err != nil {
+	if cl.Scp, err = listMember(b, m[cScp], stringIsSplit); err != nil {
 		return fmt.Errorf("%w: scp: %w", ErrMalformed, err)
 	}
-	if cl.Expiry, cl.HasExpiry, err = numericDate(m["exp"]); err != nil {
+	if cl.Expiry, cl.HasExpiry, err = dateMember(b, m[cExp]); err != nil {
 		return fmt.Errorf("%w: exp: %w", ErrMalformed, err)
 	}
-	if cl.NotBefore, _, err = numericDate(m["nbf"]); err != nil {
+	if cl.NotBefore, _, err = dateMember(b, m[cNbf]); err != nil {
 		return fmt.Errorf("%w: nbf: %w", ErrMalformed, err)
 	}
-	if cl.IssuedAt, _, err = numericDate(m["iat"]); err != nil {
+	if cl.IssuedAt, _, err = dateMember(b, m[cIat]); err != nil {
 		return fmt.Errorf("%w: iat: %w", ErrMalformed, err)
 	}
 	return nil
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-// stringOrList reads a string or an array of strings; null or absent is nil.
-// With split, a string is a list separated by SP (RFC 6749 §3.3 scopes).
-func stringOrList(raw json.RawMessage, split bool) ([]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, err
-		}
-		if split {
-			// RFC 6749 §3.3: scope-tokens are separated by SP only. Splitting
-			// on other (Unicode) white space would turn one scope the server
-			// issued, "repo:x\u00a0admin", into two, one of them "admin".
-			return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), nil
-		}
-		return []string{s}, nil
-	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, errors.New("neither a string nor a list of strings")
-	}
-	return list, nil
-}
-
-// numericDate reads a NumericDate (RFC 7519 §2): a JSON number of seconds,
-// possibly fractional.
-func numericDate(raw json.RawMessage) (time.Time, bool, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return time.Time{}, false, nil
-	}
-	var f float64
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return time.Time{}, false, errors.New("not a number")
-	}
-	// Keep far-future and far-past values representable instead of wrapping.
-	if math.IsNaN(f) || f > 1e15 || f < -1e15 {
-		return time.Time{}, false, errors.New("out of range")
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
 }
