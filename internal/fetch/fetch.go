@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -91,16 +90,6 @@ func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
 		return nil, fmt.Errorf("URL %q: %w: scheme %q", raw, ErrInsecureURL, u.Scheme)
 	}
 	return u, nil
-}
-
-// IsLoopback reports whether u's host is a loopback name or address.
-func IsLoopback(u *url.URL) bool {
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Get fetches rawURL with the bounds in o. It accepts only 200 OK and, when

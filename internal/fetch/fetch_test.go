@@ -132,31 +132,6 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-func TestIsLoopback(t *testing.T) {
-	tests := []struct {
-		raw  string
-		want bool
-	}{
-		{"http://localhost:8080/", true},
-		{"http://127.0.0.1/", true},
-		{"http://127.9.9.9/", true},
-		{"http://[::1]:80/", true},
-		{"https://as.example/", false},
-		{"http://10.0.0.1/", false},
-		{"http://[::2]/", false},
-		{"http://localhost.as.example/", false},
-	}
-	for _, tc := range tests {
-		u, err := CheckURL(tc.raw, true)
-		if err != nil {
-			t.Fatalf("CheckURL(%q): %v", tc.raw, err)
-		}
-		if got := IsLoopback(u); got != tc.want {
-			t.Errorf("IsLoopback(%q) = %v; want %v", tc.raw, got, tc.want)
-		}
-	}
-}
-
 // ---------------------------------------------------------------------------
 // Get: success, headers, Accept
 
