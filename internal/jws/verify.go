@@ -13,7 +13,6 @@ import (
 	"crypto/sha512"
 	"errors"
 	"fmt"
-	"math/big"
 )
 
 // MinRSABits is the smallest RSA modulus accepted (RFC 7518 §3.3 requires 2048).
@@ -132,9 +131,10 @@ func Verify(alg string, key crypto.PublicKey, signingInput, sig []byte) error {
 		if len(sig) != 2*size {
 			return ErrSignature
 		}
-		r := new(big.Int).SetBytes(sig[:size])
-		s := new(big.Int).SetBytes(sig[size:])
-		if !ecdsa.Verify(k, digest(hashFor(alg), signingInput), r, s) {
+		// The same check as ecdsa.Verify on big.Ints, through VerifyASN1 on
+		// a DER encoding built on the stack: half the allocations.
+		var buf [2*(2+1+66) + 3]byte
+		if !ecdsa.VerifyASN1(k, digest(hashFor(alg), signingInput), derSignature(buf[:0], sig[:size], sig[size:])) {
 			return ErrSignature
 		}
 		return nil
@@ -145,4 +145,41 @@ func Verify(alg string, key crypto.PublicKey, signingInput, sig []byte) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %T", ErrKeyMismatch, key)
+}
+
+// derSignature appends the DER SEQUENCE of two INTEGERs r and s (unsigned
+// big-endian, as in a JWS signature) to dst: minimal length, with a zero
+// byte in front of a value whose top bit is set.
+func derSignature(dst, r, s []byte) []byte {
+	integer := func(out, x []byte) []byte {
+		for len(x) > 1 && x[0] == 0 {
+			x = x[1:]
+		}
+		n := len(x)
+		pad := x[0]&0x80 != 0
+		if pad {
+			n++
+		}
+		out = append(out, 0x02, byte(n)) // n <= 67: short-form length
+		if pad {
+			out = append(out, 0)
+		}
+		return append(out, x...)
+	}
+	bodyLen := func(x []byte) int {
+		for len(x) > 1 && x[0] == 0 {
+			x = x[1:]
+		}
+		if x[0]&0x80 != 0 {
+			return 3 + len(x)
+		}
+		return 2 + len(x)
+	}
+	n := bodyLen(r) + bodyLen(s)
+	if n < 0x80 {
+		dst = append(dst, 0x30, byte(n))
+	} else {
+		dst = append(dst, 0x30, 0x81, byte(n)) // P-521: up to 138 bytes
+	}
+	return integer(integer(dst, r), s)
 }
