@@ -75,21 +75,35 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 })
 
-// BenchmarkHandler is one authenticated request through Guard.Handler with
-// a token seen before (the verified-token cache hit): what a client that
-// reuses its token for its lifetime pays per request.
-func BenchmarkHandler(b *testing.B) {
-	env := newBenchEnv(b)
+// benchEachAlg runs one request through env's Guard per iteration, one
+// sub-benchmark per algorithm, serially or on every core at once.
+func benchEachAlg(b *testing.B, env *benchEnv, parallel bool) {
 	h := env.g.Handler(okHandler)
 	for _, alg := range benchAlgs {
 		tok := env.tokens[alg]
 		b.Run(alg, func(b *testing.B) {
 			b.ReportAllocs()
+			if parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						serveOnce(b, h, tok)
+					}
+				})
+				return
+			}
 			for b.Loop() {
 				serveOnce(b, h, tok)
 			}
 		})
 	}
+}
+
+// BenchmarkHandler is one authenticated request through Guard.Handler with
+// a token seen before (the verified-token cache hit): what a client that
+// reuses its token for its lifetime pays per request.
+func BenchmarkHandler(b *testing.B) {
+	env := newBenchEnv(b)
+	benchEachAlg(b, env, false)
 }
 
 // BenchmarkHandlerFirstSight is one request whose token is verified in
@@ -97,33 +111,13 @@ func BenchmarkHandler(b *testing.B) {
 // a token's first request.
 func BenchmarkHandlerFirstSight(b *testing.B) {
 	env := newBenchEnvWith(b, tokenguard.Config{TokenCacheSize: -1})
-	h := env.g.Handler(okHandler)
-	for _, alg := range benchAlgs {
-		tok := env.tokens[alg]
-		b.Run(alg, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				serveOnce(b, h, tok)
-			}
-		})
-	}
+	benchEachAlg(b, env, false)
 }
 
 // BenchmarkHandlerParallel is BenchmarkHandler on every core at once.
 func BenchmarkHandlerParallel(b *testing.B) {
 	env := newBenchEnv(b)
-	h := env.g.Handler(okHandler)
-	for _, alg := range benchAlgs {
-		tok := env.tokens[alg]
-		b.Run(alg, func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					serveOnce(b, h, tok)
-				}
-			})
-		})
-	}
+	benchEachAlg(b, env, true)
 }
 
 // BenchmarkHandlerFirstSightParallel is BenchmarkHandlerFirstSight on
@@ -131,18 +125,7 @@ func BenchmarkHandlerParallel(b *testing.B) {
 // on the verification path.
 func BenchmarkHandlerFirstSightParallel(b *testing.B) {
 	env := newBenchEnvWith(b, tokenguard.Config{TokenCacheSize: -1})
-	h := env.g.Handler(okHandler)
-	for _, alg := range benchAlgs {
-		tok := env.tokens[alg]
-		b.Run(alg, func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					serveOnce(b, h, tok)
-				}
-			})
-		})
-	}
+	benchEachAlg(b, env, true)
 }
 
 // BenchmarkHarness is the request, recorder and handler without tokenguard:

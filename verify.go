@@ -3,6 +3,7 @@ package tokenguard
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -146,7 +147,7 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, string
 	if !c.IssuedAt.IsZero() && now.Add(g.leeway).Before(c.IssuedAt) {
 		return nil, "", errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
 	}
-	if !g.cfg.InsecureSkipAudienceCheck && !containsString(c.Audience, iss.audience) {
+	if !g.cfg.InsecureSkipAudienceCheck && !slices.Contains(c.Audience, iss.audience) {
 		return nil, "", errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(iss.audience)))
 	}
 
@@ -199,15 +200,6 @@ func (g *Guard) typeAllowed(typ string) bool {
 
 func isATJWT(typ string) bool {
 	return strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt")
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // quote bounds and quotes attacker-controlled text for operator errors.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
@@ -121,7 +122,7 @@ func parseKey(raw json.RawMessage) (Key, string) {
 	if hdr.Use != "" && hdr.Use != "sig" {
 		return k, fmt.Sprintf("use %q is not sig", hdr.Use)
 	}
-	if hdr.KeyOps != nil && !contains(hdr.KeyOps, "verify") {
+	if hdr.KeyOps != nil && !slices.Contains(hdr.KeyOps, "verify") {
 		return k, "key_ops does not include verify"
 	}
 	switch hdr.Kty {
@@ -170,13 +171,4 @@ func parseKey(raw json.RawMessage) (Key, string) {
 	sum := sha256.Sum256(der)
 	k.Thumbprint = string(sum[:])
 	return k, ""
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
