@@ -83,16 +83,9 @@ func (g *Guard) extract(r *http.Request) (string, *Error) {
 // isB64Token checks the b64token syntax of RFC 6750 §2.1:
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 func isB64Token(s string) bool {
-	if s == "" {
-		return false
-	}
 	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
+	for i < len(s) && b64TokenChar[s[i]] {
+		i++
 	}
 	if i == 0 {
 		return false
@@ -104,3 +97,12 @@ func isB64Token(s string) bool {
 	}
 	return true
 }
+
+// b64TokenChar is the set of b64token characters before the '=' padding,
+// as a table: the check runs over every token of every request.
+var b64TokenChar = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/") {
+		t[c] = true
+	}
+	return t
+}()

@@ -232,7 +232,7 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		ClientID: res.ClientID,
 		Issuer:   res.Issuer,
 		Audience: res.Audience,
-		Scopes:   res.Scope,
+		Scopes:   mergeScopes(res.Scope, nil),
 		Expiry:   res.Expiry,
 		IssuedAt: res.IssuedAt,
 		TokenID:  res.TokenID,
@@ -266,8 +266,7 @@ func (in *introspector) judge(c *cached) (*Principal, *Error) {
 	}
 	// A copy per request: the cached one is shared by every request that
 	// sends the token, and a handler may change what it is given.
-	cp := *c.p
-	return &cp, nil
+	return c.p.clone(), nil
 }
 
 // IntrospectionStats reports the opaque-token path's counters.

@@ -344,13 +344,14 @@ func TestOpaquePrincipalIsPerRequest(t *testing.T) {
 	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
 	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := tokenguard.PrincipalFrom(r.Context())
-		if p.Subject != "carol" {
+		if p.Subject != "carol" || strings.Join(p.Scopes, " ") != "a b" || len(p.Audience) != 1 || p.Audience[0] != as.Resource() {
 			w.WriteHeader(http.StatusConflict)
 			return
 		}
-		p.Subject = "mallory"
+		// Scribbling on the lists too: they are the request's own.
+		p.Subject, p.Scopes[0], p.Audience[0] = "mallory", "admin", "elsewhere"
 	}))
-	tok := as.MintOpaque(oauthtest.Claims{"sub": "carol"})
+	tok := as.MintOpaque(oauthtest.Claims{"sub": "carol", "scope": "a b", "aud": as.Resource()})
 	for i := range 3 {
 		if w := call(h, "Bearer "+tok); w.Code != 200 {
 			t.Fatalf("request %d: %d", i, w.Code)

@@ -83,18 +83,69 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 	return p, ok && p != nil
 }
 
+// clone copies p for one request, its lists included: the cached Principal
+// is shared by every request that sends the token, and a handler may
+// change what it is given, elements of its lists too. Both lists share one
+// allocation, each capped so an append cannot run into the other.
+func (p *Principal) clone() *Principal {
+	cp := *p
+	if n := len(p.Audience) + len(p.Scopes); n > 0 {
+		lists := make([]string, 0, n)
+		lists = append(append(lists, p.Audience...), p.Scopes...)
+		na := len(p.Audience)
+		cp.Audience = lists[:na:na]
+		cp.Scopes = lists[na:]
+		// nil and empty stay apart, as the handler would otherwise see.
+		if p.Audience == nil {
+			cp.Audience = nil
+		}
+		if p.Scopes == nil {
+			cp.Scopes = nil
+		}
+	}
+	return &cp
+}
+
+// mergeScopes is the union of a and b without duplicates, in order. It
+// returns a or b itself when there is nothing to merge or drop, which is
+// the common case.
 func mergeScopes(a, b []string) []string {
-	if len(b) == 0 {
+	if len(b) == 0 && !hasDuplicates(a) {
 		return a
 	}
-	if len(a) == 0 {
+	if len(a) == 0 && !hasDuplicates(b) {
 		return b
 	}
 	out := make([]string, 0, len(a)+len(b))
-	for _, s := range append(a[:len(a):len(a)], b...) {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
+	seen := make(map[string]bool, len(a)+len(b))
+	for _, list := range [2][]string{a, b} {
+		for _, s := range list {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
 		}
 	}
 	return out
+}
+
+// hasDuplicates reports whether list has a string twice. Scope lists are
+// short, but the quadratic scan is bounded all the same.
+func hasDuplicates(list []string) bool {
+	if len(list) > 32 {
+		seen := make(map[string]bool, len(list))
+		for _, s := range list {
+			if seen[s] {
+				return true
+			}
+			seen[s] = true
+		}
+		return false
+	}
+	for i, s := range list {
+		if slices.Contains(list[:i], s) {
+			return true
+		}
+	}
+	return false
 }

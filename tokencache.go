@@ -52,8 +52,7 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Err
 		}
 		// A copy, so a handler that changes its Principal cannot change the
 		// next request's.
-		cp := *v.p
-		return &cp, nil
+		return v.p.clone(), nil
 	}
 	p, thumbprint, e := g.verifyJWT(ctx, token)
 	if e != nil {
@@ -61,8 +60,7 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Err
 	}
 	// Cached until exp (plus leeway), as a copy: p goes to a handler, which
 	// may change it.
-	cp := *p
-	g.tokens.Set(ctx, key, &verifiedToken{p: &cp, issuer: p.Issuer, thumbprint: thumbprint}, p.Expiry.Add(g.leeway).Sub(g.now()))
+	g.tokens.Set(ctx, key, &verifiedToken{p: p.clone(), issuer: p.Issuer, thumbprint: thumbprint}, p.Expiry.Add(g.leeway).Sub(g.now()))
 	return p, nil
 }
 

@@ -2,6 +2,7 @@ package tokenguard_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,14 +19,15 @@ func TestVerifiedTokenCache(t *testing.T) {
 	// request's, which comes from the cache.
 	scribble := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := tokenguard.PrincipalFrom(r.Context())
-		if p.Subject != "alice" {
+		if p.Subject != "alice" || strings.Join(p.Scopes, " ") != "a b" || len(p.Audience) != 1 || p.Audience[0] != as.Resource() {
 			w.WriteHeader(http.StatusConflict)
 			return
 		}
-		p.Subject = "mallory"
+		// Scribbling on the lists too: they are the request's own.
+		p.Subject, p.Scopes[0], p.Audience[0] = "mallory", "admin", "elsewhere"
 		w.WriteHeader(http.StatusOK)
 	}))
-	tok := as.Mint(oauthtest.Claims{"sub": "alice", "exp": clk.Now().Add(2 * time.Second).Unix()})
+	tok := as.Mint(oauthtest.Claims{"sub": "alice", "scope": "a b", "exp": clk.Now().Add(2 * time.Second).Unix()})
 	for i := range 3 {
 		if w := call(scribble, "Bearer "+tok); w.Code != 200 {
 			t.Fatalf("request %d: %d %s", i, w.Code, w.Header().Get("WWW-Authenticate"))

@@ -241,6 +241,9 @@ func TestAudienceAndScopeShapes(t *testing.T) {
 		{"scp only", oauthtest.Claims{"scp": []string{"a", "b"}}, "a b"},
 		{"scp as string", oauthtest.Claims{"scp": "a b"}, "a b"},
 		{"both, overlapping", oauthtest.Claims{"scope": "a b", "scp": []string{"b", "c"}}, "a b c"},
+		{"scope repeating itself", oauthtest.Claims{"scope": "a b  a b"}, "a b"},
+		{"scp repeating itself", oauthtest.Claims{"scp": []string{"c", "c", "d"}}, "c d"},
+		{"many, repeated", oauthtest.Claims{"scope": strings.Repeat("x y z ", 20) + "w"}, "x y z w"},
 		{"neither", oauthtest.Claims{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,6 @@
 package jwt
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -77,56 +76,59 @@ func MaybeJWS(s string) bool {
 // Parse splits and decodes s. It fails for anything that is not a JWS
 // compact serialization with a JSON object header and payload.
 func Parse(s string) (*Token, error) {
-	h, rest, ok := strings.Cut(s, ".")
-	if !ok {
-		return nil, fmt.Errorf("%w: not three parts", ErrMalformed)
-	}
-	p, sig, ok := strings.Cut(rest, ".")
-	if !ok || strings.IndexByte(sig, '.') >= 0 {
-		return nil, fmt.Errorf("%w: not three parts", ErrMalformed)
-	}
-	if h == "" || p == "" || sig == "" {
-		return nil, fmt.Errorf("%w: empty part", ErrMalformed)
-	}
-	hb, err := decode(h)
-	if err != nil {
-		return nil, fmt.Errorf("%w: header: %w", ErrMalformed, err)
-	}
-	t := &Token{SigningInput: s[:len(h)+1+len(p)]}
-	if err := t.parseHeader(hb); err != nil {
-		return nil, err
-	}
-	if t.Payload, err = decode(p); err != nil {
-		return nil, fmt.Errorf("%w: payload: %w", ErrMalformed, err)
-	}
-	if t.Signature, err = decode(sig); err != nil {
-		return nil, fmt.Errorf("%w: signature: %w", ErrMalformed, err)
-	}
-	if err := t.parseClaims(); err != nil {
+	t := new(Token)
+	if err := t.Decode(s); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// decode is strict base64url without padding (RFC 7515 §2). The alphabet
-// is checked first because encoding/base64 skips CR and LF even in strict
-// mode, which would give one token several accepted spellings.
-func decode(s string) ([]byte, error) {
-	for i := 0; i < len(s); i++ {
-		if !base64url[s[i]] {
-			return nil, fmt.Errorf("byte %d is not base64url", i)
-		}
+// Decode is Parse into t, for a caller that keeps the Token on its stack.
+// On error t holds nothing of use.
+//
+// The three parts are decoded into one buffer, which is never written
+// after, so the strings read from the header and claims are views of it
+// rather than copies: a token costs one allocation for its bytes, whatever
+// the number of members read. They keep the whole buffer (a few hundred
+// bytes) alive as long as any of them is.
+func (t *Token) Decode(s string) error {
+	*t = Token{}
+	h, rest, ok := strings.Cut(s, ".")
+	if !ok {
+		return fmt.Errorf("%w: not three parts", ErrMalformed)
 	}
-	return base64.RawURLEncoding.Strict().DecodeString(s)
+	p, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.IndexByte(sig, '.') >= 0 {
+		return fmt.Errorf("%w: not three parts", ErrMalformed)
+	}
+	if h == "" || p == "" || sig == "" {
+		return fmt.Errorf("%w: empty part", ErrMalformed)
+	}
+	buf := make([]byte, decodedLen(len(h))+decodedLen(len(p))+decodedLen(len(sig)))
+	hb, err := decodeInto(buf, h)
+	if err != nil {
+		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
+	}
+	buf = buf[len(hb):]
+	t.SigningInput = s[:len(h)+1+len(p)]
+	if err := t.parseHeader(hb); err != nil {
+		return err
+	}
+	if t.Payload, err = decodeInto(buf, p); err != nil {
+		return fmt.Errorf("%w: payload: %w", ErrMalformed, err)
+	}
+	buf = buf[len(t.Payload):]
+	if t.Signature, err = decodeInto(buf, sig); err != nil {
+		return fmt.Errorf("%w: signature: %w", ErrMalformed, err)
+	}
+	return t.parseClaims()
 }
 
-// base64url is the base64url alphabet (RFC 4648 §5) as a lookup table.
-var base64url = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
-		t[c] = true
-	}
-	return t
-}()
+// decode is strict base64url without padding (RFC 7515 §2) into a new
+// slice; see base64.go.
+func decode(s string) ([]byte, error) {
+	return decodeInto(make([]byte, decodedLen(len(s))), s)
+}
 
 // parseHeader and parseClaims read the JSON with the scanner in scan.go,
 // which says where it is stricter than encoding/json.
@@ -175,14 +177,19 @@ func (t *Token) parseClaims() error {
 	}
 	cl := &t.Claims
 	var err error
-	for _, f := range [...]struct {
-		i    int
-		name string
-		dst  *string
-	}{{cIss, "iss", &cl.Issuer}, {cSub, "sub", &cl.Subject}, {cClientID, "client_id", &cl.ClientID}, {cJti, "jti", &cl.ID}} {
-		if *f.dst, err = stringMember(b, m[f.i], f.name, false); err != nil {
-			return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
-		}
+	// One call each rather than a loop over pointers to the fields, which
+	// would move the Token to the heap.
+	if cl.Issuer, err = stringMember(b, m[cIss], "iss", false); err != nil {
+		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+	}
+	if cl.Subject, err = stringMember(b, m[cSub], "sub", false); err != nil {
+		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+	}
+	if cl.ClientID, err = stringMember(b, m[cClientID], "client_id", false); err != nil {
+		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+	}
+	if cl.ID, err = stringMember(b, m[cJti], "jti", false); err != nil {
+		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
 	// Present, even as null: only OpenID Connect ID tokens have these.
 	cl.IDTokenMarkers = m[cNonce].present() || m[cAtHash].present() || m[cCHash].present()

@@ -44,6 +44,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxDepth bounds the nesting of arrays and objects, the top-level object
@@ -499,6 +500,16 @@ func unescapeByte(c byte) byte {
 
 // The second pass: decoding the values scanObject found. b is the object's
 // text, which scanObject accepted, so the grammar needs no checking here.
+// b is never written once decoded (see Token.Decode), so the strings read
+// from it are views of its bytes (view), not copies.
+
+// view is b as a string sharing its bytes; b must never be written after.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
 
 // stringEnd returns the offset just past the string that starts at b[i]
 // (its opening quote) and whether it has escapes.
@@ -517,8 +528,8 @@ func stringEnd(b []byte, i int) (int, bool) {
 
 // unquote decodes the string b[start:end] (quotes included). It fails for
 // invalid UTF-8 and escaped lone surrogates instead of replacing them.
-// Without escapes the result is one conversion of the bytes, or a constant
-// when known is true and the value is a well-known alg or typ.
+// Without escapes the result is a view of b, or a constant when known is
+// true and the value is a well-known alg or typ.
 func unquote(b []byte, start, end int, esc, known bool) (string, error) {
 	raw := b[start+1 : end-1]
 	// Escapes are ASCII, so checking the whole raw text checks every
@@ -530,7 +541,7 @@ func unquote(b []byte, start, end int, esc, known bool) (string, error) {
 		if known {
 			return wellKnown(raw), nil
 		}
-		return string(raw), nil
+		return view(raw), nil
 	}
 	var sb strings.Builder
 	sb.Grow(len(raw)) // decoding never lengthens
@@ -603,7 +614,7 @@ func wellKnown(raw []byte) string {
 	case "application/at+jwt":
 		return "application/at+jwt"
 	}
-	return string(raw)
+	return view(raw)
 }
 
 // stringMember reads an optional string member; null counts as absent and
@@ -636,8 +647,8 @@ var errNotList = errors.New("neither a string nor a list of strings")
 
 // listMember reads a list of strings; absent or null is nil, a null
 // element is "" (as with encoding/json), an empty list is empty but not
-// nil. The []string is allocated once, at its final length, and the
-// elements without escapes share one conversion of the list's text.
+// nil. The []string is allocated once, at its final length; the elements
+// without escapes are views of b.
 func listMember(b []byte, v span, mode listMode) ([]string, error) {
 	if !v.present() || b[v.start] == 'n' {
 		return nil, nil
@@ -661,7 +672,7 @@ func listMember(b []byte, v span, mode listMode) ([]string, error) {
 		return nil, errNotList
 	}
 	// Count the elements, checking that each is a string or null.
-	n, plain := 0, 0
+	n := 0
 	for i := v.start + 1; ; {
 		i = skipWS(b, i)
 		switch b[i] {
@@ -671,11 +682,7 @@ func listMember(b []byte, v span, mode listMode) ([]string, error) {
 			i++
 			continue
 		case '"':
-			end, esc := stringEnd(b, i)
-			if !esc {
-				plain++
-			}
-			i = end
+			i, _ = stringEnd(b, i)
 		case 'n':
 			i += len("null")
 		default:
@@ -685,10 +692,6 @@ func listMember(b []byte, v span, mode listMode) ([]string, error) {
 	}
 counted:
 	list := make([]string, n)
-	var text string // the list's text, converted once when shared by several elements
-	if plain > 1 {
-		text = string(b[v.start:v.end])
-	}
 	n = 0
 	for i := v.start + 1; ; {
 		i = skipWS(b, i)
@@ -701,13 +704,7 @@ counted:
 		case '"':
 			end, esc := stringEnd(b, i)
 			var err error
-			if !esc && plain > 1 {
-				raw := b[i+1 : end-1]
-				if !utf8.Valid(raw) {
-					return nil, errBadUnicode
-				}
-				list[n] = text[i+1-v.start : end-1-v.start]
-			} else if list[n], err = unquote(b, i, end, esc, false); err != nil {
+			if list[n], err = unquote(b, i, end, esc, false); err != nil {
 				return nil, err
 			}
 			i = end
