@@ -24,6 +24,7 @@ import (
 var benchAlgs = []string{"RS256", "ES256", "EdDSA"}
 
 type benchEnv struct {
+	as     *oauthtest.Server
 	g      *tokenguard.Guard
 	tokens map[string]string
 	keys   map[string]crypto.PublicKey // by alg
@@ -48,7 +49,7 @@ func newBenchEnvWith(b *testing.B, cfg tokenguard.Config) *benchEnv {
 		b.Fatal(err)
 	}
 	defer set.Close()
-	env := &benchEnv{g: g, tokens: map[string]string{}, keys: map[string]crypto.PublicKey{}}
+	env := &benchEnv{as: as, g: g, tokens: map[string]string{}, keys: map[string]crypto.PublicKey{}}
 	for _, alg := range benchAlgs {
 		env.tokens[alg] = as.MintWith(oauthtest.MintOptions{Alg: alg, Claims: oauthtest.Claims{"scope": "orders:read orders:write"}})
 		keys, err := set.Lookup(context.Background(), "", alg)
@@ -112,6 +113,35 @@ func BenchmarkHandler(b *testing.B) {
 func BenchmarkHandlerFirstSight(b *testing.B) {
 	env := newBenchEnvWith(b, tokenguard.Config{TokenCacheSize: -1})
 	benchEachAlg(b, env, false)
+}
+
+// BenchmarkHandlerNewToken is first sight with the verified-token cache on,
+// as configured by default: each request's token is one the cache does not
+// hold, so it pays the SHA-256 key, the miss and the insertion on top of
+// the full verification. A pool of tokens is cycled through a cache too
+// small to keep any of them until it comes round again.
+func BenchmarkHandlerNewToken(b *testing.B) {
+	env := newBenchEnvWith(b, tokenguard.Config{TokenCacheSize: 8})
+	const pool = 128
+	h := env.g.Handler(okHandler)
+	for _, alg := range benchAlgs {
+		toks := make([]string, pool)
+		for i := range toks {
+			toks[i] = env.as.MintWith(oauthtest.MintOptions{Alg: alg, Claims: oauthtest.Claims{"scope": "orders:read orders:write"}})
+		}
+		b.Run(alg, func(b *testing.B) {
+			before := env.g.TokenCacheStats()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				serveOnce(b, h, toks[i%pool])
+				i++
+			}
+			if st := env.g.TokenCacheStats(); st.Hits != before.Hits {
+				b.Fatalf("%d cache hits: the pool is not cycling through misses", st.Hits-before.Hits)
+			}
+		})
+	}
 }
 
 // BenchmarkHandlerParallel is BenchmarkHandler on every core at once.

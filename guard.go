@@ -289,7 +289,7 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL
 		MaxStaleness:       g.cfg.MaxKeyStaleness,
 		InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
 		Now:                g.cfg.Now,
-		OnRefresh:          func(keys []jwks.Key) { g.forgetRemovedKeys(id, keys) },
+		OnRefresh:          func(keys []jwks.Key) { g.forgetRemovedKeys(iss, keys) },
 		OnError: func(err error) {
 			if g.cfg.Logger != nil {
 				g.cfg.Logger.Warn("tokenguard: key set", "issuer", id, "error", err)

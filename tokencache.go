@@ -14,9 +14,15 @@ import (
 // verifiedToken is a JWT that passed every built-in check.
 type verifiedToken struct {
 	p *Principal
-	// issuer and thumbprint name the key that verified it, so a refresh
-	// that drops the key drops the entry.
-	issuer, thumbprint string
+	voucher
+}
+
+// voucher is the key that verified a token: its issuer, whose key set
+// must still be usable for the entry to count (see jwks.Set.Usable), and
+// its thumbprint, so a refresh that drops the key drops the entry.
+type voucher struct {
+	iss        *issuer
+	thumbprint string
 }
 
 func newTokenCache(size int, now func() time.Time) *cache.LRU[*verifiedToken] {
@@ -46,7 +52,11 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Err
 		return p, e
 	}
 	key := tokenKey(token)
-	if v, ok := g.tokens.Get(ctx, key); ok {
+	// An entry counts only while its key set could still vouch for it: past
+	// MaxKeyStaleness, or for a set closed with its pattern issuer, the
+	// token is verified again and gets that path's answer (503, or a new
+	// discovery).
+	if v, ok := g.tokens.Get(ctx, key); ok && v.iss.keys.Usable() == nil {
 		if !g.now().Before(v.p.Expiry.Add(g.leeway)) {
 			return nil, errInvalidToken("token expired", errors.New("exp "+v.p.Expiry.UTC().String()+" (cached token)"))
 		}
@@ -54,20 +64,20 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Err
 		// next request's.
 		return v.p.clone(), nil
 	}
-	p, thumbprint, e := g.verifyJWT(ctx, token)
+	p, by, e := g.verifyJWT(ctx, token)
 	if e != nil {
 		return nil, e
 	}
 	// Cached until exp (plus leeway), as a copy: p goes to a handler, which
 	// may change it.
-	g.tokens.Set(ctx, key, &verifiedToken{p: p.clone(), issuer: p.Issuer, thumbprint: thumbprint}, p.Expiry.Add(g.leeway).Sub(g.now()))
+	g.tokens.Set(ctx, key, &verifiedToken{p: p.clone(), voucher: by}, p.Expiry.Add(g.leeway).Sub(g.now()))
 	return p, nil
 }
 
-// forgetRemovedKeys drops the cached tokens of issuer whose key is not in
+// forgetRemovedKeys drops the cached tokens of iss whose key is not in
 // keys: a key the server stopped publishing stops vouching for tokens at
 // once, not when their entries expire.
-func (g *Guard) forgetRemovedKeys(issuer string, keys []jwks.Key) {
+func (g *Guard) forgetRemovedKeys(iss *issuer, keys []jwks.Key) {
 	if g.tokens == nil {
 		return
 	}
@@ -76,6 +86,28 @@ func (g *Guard) forgetRemovedKeys(issuer string, keys []jwks.Key) {
 		live[k.Thumbprint] = true
 	}
 	g.tokens.DeleteFunc(func(v *verifiedToken) bool {
-		return v.issuer == issuer && !live[v.thumbprint]
+		return v.iss == iss && !live[v.thumbprint]
 	})
+}
+
+// TokenCacheStats reports the verified-token cache's counters.
+type TokenCacheStats struct {
+	// Hits are requests whose token was found (and then checked for exp);
+	// Misses are tokens verified in full.
+	Hits, Misses uint64
+	// Evictions are entries dropped for room; Expired, entries found past
+	// their lifetime.
+	Evictions, Expired uint64
+	// Entries is the number of tokens cached now.
+	Entries int
+}
+
+// TokenCacheStats returns the counters of the verified-token cache; zero
+// when it is off (TokenCacheSize < 0).
+func (g *Guard) TokenCacheStats() TokenCacheStats {
+	if g.tokens == nil {
+		return TokenCacheStats{}
+	}
+	st := g.tokens.Stats()
+	return TokenCacheStats{Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions, Expired: st.Expired, Entries: g.tokens.Len()}
 }

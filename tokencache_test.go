@@ -34,6 +34,10 @@ func TestVerifiedTokenCache(t *testing.T) {
 		}
 	}
 
+	if st := g.TokenCacheStats(); st.Misses != 1 || st.Hits != 2 || st.Entries != 1 {
+		t.Errorf("after one token sent 3 times: %+v, want 1 miss, 2 hits, 1 entry", st)
+	}
+
 	// exp is checked on every hit.
 	clk.Advance(2 * time.Second)
 	w := call(g.Handler(http.NotFoundHandler()), "Bearer "+tok)
@@ -68,5 +72,49 @@ func TestVerifiedTokenCacheOff(t *testing.T) {
 		if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+tok); w.Code != 404 {
 			t.Fatalf("%d", w.Code)
 		}
+	}
+}
+
+func TestTokenCacheOff(t *testing.T) {
+	as := shared(t)
+	g := newGuard(t, as, tokenguard.Config{TokenCacheSize: -1})
+	tok := as.Mint(nil)
+	for range 2 {
+		if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+tok); w.Code != 404 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	if st := g.TokenCacheStats(); st != (tokenguard.TokenCacheStats{}) {
+		t.Errorf("cache off: %+v, want zero", st)
+	}
+}
+
+// A cached token is trusted only while its issuer's key set is: once the
+// set is older than MaxKeyStaleness, the token gets the 503 a token seen
+// for the first time would, not a pass from the cache.
+func TestCachedTokenNotTrustedPastKeyStaleness(t *testing.T) {
+	clk := newFakeClock()
+	as := newAS(t, oauthtest.Options{Now: clk.Now})
+	g := newGuard(t, as, tokenguard.Config{Now: clk.Now, MaxKeyStaleness: time.Hour})
+	tok := as.Mint(oauthtest.Claims{"exp": clk.Now().Add(3 * time.Hour).Unix()})
+	var rc reached
+	h := g.Handler(rc.handler())
+	if w := call(h, "Bearer "+tok); w.Code != 200 {
+		t.Fatalf("fresh token: %d", w.Code)
+	}
+	as.SetFault("jwks", &oauthtest.Fault{Status: http.StatusBadGateway})
+	clk.Advance(59 * time.Minute)
+	if w := call(h, "Bearer "+tok); w.Code != 200 {
+		t.Fatalf("cached token within MaxKeyStaleness: %d", w.Code)
+	}
+	clk.Advance(2 * time.Minute)
+	rc = reached{}
+	w := call(h, "Bearer "+tok)
+	if w.Code != http.StatusServiceUnavailable || rc.called || w.Header().Get("Retry-After") == "" || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("cached token past MaxKeyStaleness: %d, reached %v, Retry-After %q, challenge %q",
+			w.Code, rc.called, w.Header().Get("Retry-After"), w.Header().Get("WWW-Authenticate"))
+	}
+	if st := g.TokenCacheStats(); st.Hits != 2 {
+		t.Errorf("cache hits %d, want 2 (the stale hit counts, then is not trusted)", st.Hits)
 	}
 }

@@ -72,30 +72,31 @@ func (g *Guard) introspectsJWTsOf(id string) bool {
 
 // verifyJWT applies RFC 8725 and RFC 9068: the header first, then the
 // issuer and its key, the signature, and only then the claims.
-// It also returns the thumbprint of the key that verified the signature.
-func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, string, *Error) {
+// It also returns the issuer and the thumbprint of the key that verified
+// the signature.
+func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, voucher, *Error) {
 	var t jwt.Token // on the stack: Decode does not keep it
 	if err := t.Decode(token); err != nil {
 		e := errInvalidToken("malformed token", err)
 		e.introspectable = true
-		return nil, "", e
+		return nil, voucher{}, e
 	}
 	h := &t.Header
 	if !ijws.Supported(h.Alg) {
 		// Refused before anything else, so alg none or HMAC costs nothing.
-		return nil, "", errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list"))
+		return nil, voucher{}, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list"))
 	}
 	if h.HasCrit {
 		// No extension is understood here, so any critical one is unknown.
-		return nil, "", errInvalidToken("unsupported critical header", errors.New("crit "+quote(strings.Join(h.Crit, ","))))
+		return nil, voucher{}, errInvalidToken("unsupported critical header", errors.New("crit "+quote(strings.Join(h.Crit, ","))))
 	}
 	if !g.typeAllowed(h.Typ) {
-		return nil, "", errInvalidToken("token type not accepted", errors.New("typ "+quote(h.Typ)))
+		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("typ "+quote(h.Typ)))
 	}
 	if t.Claims.IDTokenMarkers && !isATJWT(h.Typ) {
 		// An OpenID Connect ID token is never an access token (RFC 9068 §4);
 		// the audience check usually catches it, this does without one.
-		return nil, "", errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
+		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
 	}
 	// jku, x5u, x5c and jwk headers are never read: keys come only from the
 	// trusted issuer's JWKS.
@@ -104,24 +105,24 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, string
 	if !ok && g.dynamic != nil {
 		var e *Error
 		if iss, e = g.lookupDynamic(ctx, c.Issuer); e != nil {
-			return nil, "", e
+			return nil, voucher{}, e
 		}
 		ok = iss != nil
 	}
 	if !ok || iss.keys == nil {
 		e := errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer with a key set"))
 		e.introspectable = true
-		return nil, "", e
+		return nil, voucher{}, e
 	}
 	if !iss.algs[h.Alg] {
-		return nil, "", errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list of "+quote(iss.id)))
+		return nil, voucher{}, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list of "+quote(iss.id)))
 	}
 	keys, err := iss.keys.Lookup(ctx, h.Kid, h.Alg)
 	if err != nil {
 		if errors.Is(err, jwks.ErrUnknownKey) {
-			return nil, "", errInvalidToken("unknown signing key", err)
+			return nil, voucher{}, errInvalidToken("unknown signing key", err)
 		}
-		return nil, "", errUnavailable(g.retryAfter, err)
+		return nil, voucher{}, errUnavailable(g.retryAfter, err)
 	}
 	var signer *jwks.Key
 	for i := range keys {
@@ -131,24 +132,24 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, string
 		}
 	}
 	if signer == nil {
-		return nil, "", errInvalidToken("invalid signature", errors.New("signature does not verify with kid "+quote(h.Kid)))
+		return nil, voucher{}, errInvalidToken("invalid signature", errors.New("signature does not verify with kid "+quote(h.Kid)))
 	}
 
 	now := g.now()
 	if !c.HasExpiry {
-		return nil, "", errInvalidToken("token has no expiry", errors.New("exp claim missing"))
+		return nil, voucher{}, errInvalidToken("token has no expiry", errors.New("exp claim missing"))
 	}
 	if !now.Before(c.Expiry.Add(g.leeway)) {
-		return nil, "", errInvalidToken("token expired", errors.New("exp "+c.Expiry.UTC().String()))
+		return nil, voucher{}, errInvalidToken("token expired", errors.New("exp "+c.Expiry.UTC().String()))
 	}
 	if !c.NotBefore.IsZero() && now.Add(g.leeway).Before(c.NotBefore) {
-		return nil, "", errInvalidToken("token not yet valid", errors.New("nbf "+c.NotBefore.UTC().String()))
+		return nil, voucher{}, errInvalidToken("token not yet valid", errors.New("nbf "+c.NotBefore.UTC().String()))
 	}
 	if !c.IssuedAt.IsZero() && now.Add(g.leeway).Before(c.IssuedAt) {
-		return nil, "", errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
+		return nil, voucher{}, errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
 	}
 	if !g.cfg.InsecureSkipAudienceCheck && !slices.Contains(c.Audience, iss.audience) {
-		return nil, "", errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(iss.audience)))
+		return nil, voucher{}, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(iss.audience)))
 	}
 
 	p := &Principal{
@@ -164,7 +165,7 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, string
 		claims:   t.Payload,
 		guard:    g,
 	}
-	return p, signer.Thumbprint, nil
+	return p, voucher{iss, signer.Thumbprint}, nil
 }
 
 // validateClaims runs the user's hook on a token that passed every

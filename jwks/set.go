@@ -227,6 +227,18 @@ func kidText(kid string) string {
 	return strconv.Quote(kid)
 }
 
+// Usable returns nil when the set can vouch for tokens now: fetched, not
+// older than MaxStaleness and not closed. Otherwise it returns the error
+// (wrapping ErrUnavailable or ErrClosed) that Lookup would. A cache of
+// verified tokens asks it before trusting an entry.
+func (s *Set) Usable() error {
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	_, err := s.current("", "")
+	return err
+}
+
 func (s *Set) current(kid, alg string) ([]Key, error) {
 	c := s.cur.Load()
 	if c == nil {

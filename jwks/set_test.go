@@ -325,12 +325,22 @@ func TestStaleSetBecomesUnavailable(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	s := newSet(t, ks.URL, Options{Now: clock, MaxStaleness: time.Hour})
+	if err := s.Usable(); err != nil {
+		t.Fatalf("fresh set: Usable = %v", err)
+	}
 	ks.set(func(ks *keyServer) { ks.status = http.StatusBadGateway })
 	mu.Lock()
 	now = now.Add(2 * time.Hour)
 	mu.Unlock()
 	if _, err := s.Lookup(context.Background(), "a", "RS256"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("stale set: %v, want ErrUnavailable", err)
+	}
+	if err := s.Usable(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("stale set: Usable = %v, want ErrUnavailable", err)
+	}
+	s.Close()
+	if err := s.Usable(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed set: Usable = %v, want ErrClosed", err)
 	}
 }
 
