@@ -80,10 +80,11 @@ type Config struct {
 	ResourceName          string
 	ResourceDocumentation string
 
-	// ScopeClaim names the claim that scope requirements read (a
-	// space-separated string or an array), for servers that put scopes
-	// elsewhere, such as "permissions". It defaults to the scope and scp
-	// claims (Principal.Scopes).
+	// ScopeClaim names the claim Principal.Scopes is read from (a
+	// space-separated string or an array of strings), for servers that put
+	// scopes elsewhere, such as "permissions"; scope and scp are then
+	// ignored. It defaults to the scope and scp claims. It costs one JSON
+	// decoding of the claims per token verified.
 	ScopeClaim string
 
 	// Realm is the realm in challenges. It defaults to the resource identifier.

@@ -232,7 +232,7 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		ClientID: res.ClientID,
 		Issuer:   res.Issuer,
 		Audience: res.Audience,
-		Scopes:   mergeScopes(res.Scope, nil),
+		Scopes:   g.scopesFrom(res.Raw, mergeScopes(res.Scope, nil)),
 		Expiry:   res.Expiry,
 		IssuedAt: res.IssuedAt,
 		TokenID:  res.TokenID,

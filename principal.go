@@ -39,7 +39,9 @@ type Principal struct {
 	// Audience is the aud claim, always as a list.
 	Audience []string
 	// Scopes is the union of the space-separated scope claim and the scp
-	// claim, without duplicates, in the order they appear.
+	// claim, without duplicates, in the order they appear; with
+	// Config.ScopeClaim, the values of that claim instead. Scope
+	// requirements (AllScopes, AnyScope) and HasScope read it.
 	Scopes []string
 	// Expiry is the exp claim.
 	Expiry time.Time

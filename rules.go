@@ -1,6 +1,7 @@
 package tokenguard
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,7 +24,7 @@ type Requirement struct {
 func AllScopes(scopes ...string) Requirement {
 	need := slices.Clone(scopes)
 	return Requirement{check: func(g *Guard, p *Principal) *Error {
-		granted := g.scopesOf(p)
+		granted := p.Scopes
 		for _, s := range need {
 			if !slices.Contains(granted, s) {
 				return errInsufficientScope(need)
@@ -37,7 +38,7 @@ func AllScopes(scopes ...string) Requirement {
 func AnyScope(scopes ...string) Requirement {
 	need := slices.Clone(scopes)
 	return Requirement{check: func(g *Guard, p *Principal) *Error {
-		granted := g.scopesOf(p)
+		granted := p.Scopes
 		for _, s := range need {
 			if slices.Contains(granted, s) {
 				return nil
@@ -98,28 +99,29 @@ func claimHas(p *Principal, name, value string) bool {
 	return false
 }
 
-// scopesOf returns the scopes rules check: the Principal's, or with
+// scopesFrom returns Principal.Scopes for a token whose claims JSON is
+// claims and whose scope and scp claims make def: def itself, or with
 // Config.ScopeClaim the values of that claim (a space-separated string or
-// an array of strings).
-func (g *Guard) scopesOf(p *Principal) []string {
+// an array of strings; anything else grants none).
+func (g *Guard) scopesFrom(claims []byte, def []string) []string {
 	if g.cfg.ScopeClaim == "" {
-		return p.Scopes
+		return def
 	}
-	var claims map[string]any
-	if p.Claims(&claims) != nil {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(claims, &m) != nil {
 		return nil
 	}
-	switch v := claims[g.cfg.ScopeClaim].(type) {
-	case string:
-		return strings.FieldsFunc(v, func(r rune) bool { return r == ' ' })
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
+	raw, ok := m[g.cfg.ScopeClaim]
+	if !ok {
+		return nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return mergeScopes(strings.FieldsFunc(one, func(r rune) bool { return r == ' ' }), nil)
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return mergeScopes(slices.DeleteFunc(list, func(s string) bool { return s == "" }), nil)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package tokenguard_test
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tokenguard/tokenguard"
@@ -84,5 +86,45 @@ func TestRequirementsCompose(t *testing.T) {
 	rc = reached{}
 	if w := call(group(route(rc.handler())), "Bearer "+as.Mint(oauthtest.Claims{"tenant": "acme", "scope": "orders:write", "aud": "https://other"})); w.Code != 401 || rc.called {
 		t.Errorf("wrong-audience token through rules alone: %d", w.Code)
+	}
+}
+
+// With ScopeClaim, Principal.Scopes is that claim, for JWTs and opaque
+// tokens alike, so HasScope, the requirements and adapters built on
+// Principal.Scopes (MCP's TokenInfo) all see the same scopes.
+func TestScopeClaimIsPrincipalScopes(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{ScopeClaim: "permissions"})
+	for _, tc := range []struct {
+		name   string
+		claims oauthtest.Claims
+		want   string
+	}{
+		{"array", oauthtest.Claims{"permissions": []string{"orders:read", "orders:read", "admin"}, "scope": "other"}, "orders:read admin"},
+		{"string", oauthtest.Claims{"permissions": "orders:read  admin", "scp": []string{"other"}}, "orders:read admin"},
+		{"absent: scope is not read", oauthtest.Claims{"scope": "orders:read"}, ""},
+		{"array with a non-string grants none", oauthtest.Claims{"permissions": []any{"orders:read", 7}}, ""},
+		{"object grants none", oauthtest.Claims{"permissions": map[string]any{"orders:read": true}}, ""},
+	} {
+		for _, kind := range []string{"jwt", "opaque"} {
+			tok := as.Mint(tc.claims)
+			if kind == "opaque" {
+				tok = as.MintOpaque(tc.claims)
+			}
+			var rc reached
+			if w := call(g.Handler(rc.handler()), "Bearer "+tok); w.Code != 200 {
+				t.Fatalf("%s, %s: status %d", tc.name, kind, w.Code)
+			}
+			p := rc.principal
+			if got := strings.Join(p.Scopes, " "); got != tc.want {
+				t.Errorf("%s, %s: Scopes %q, want %q", tc.name, kind, got, tc.want)
+			}
+			if p.HasScope("other") {
+				t.Errorf("%s, %s: HasScope(other) from scope/scp despite ScopeClaim", tc.name, kind)
+			}
+			w := call(g.Handler(g.RequireScopes("orders:read")(http.NotFoundHandler())), "Bearer "+tok)
+			if want := map[bool]int{true: 404, false: 403}[strings.Contains(tc.want, "orders:read")]; w.Code != want {
+				t.Errorf("%s, %s: RequireScopes(orders:read) %d, want %d", tc.name, kind, w.Code, want)
+			}
+		}
 	}
 }

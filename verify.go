@@ -157,7 +157,7 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		ClientID: c.ClientID,
 		Issuer:   c.Issuer,
 		Audience: c.Audience,
-		Scopes:   mergeScopes(c.Scope, c.Scp),
+		Scopes:   g.scopesFrom(t.Payload, mergeScopes(c.Scope, c.Scp)),
 		Expiry:   c.Expiry,
 		IssuedAt: c.IssuedAt,
 		TokenID:  c.ID,

@@ -28,9 +28,8 @@ const (
 // TokenInfo returns p as the MCP SDK's auth.TokenInfo, the form in which
 // the SDK hands a caller's identity to tools (CallToolRequest.Extra.TokenInfo):
 //
-//   - Scopes is a copy of p.Scopes (the scope and scp claims). With
-//     Config.ScopeClaim set, requirements read that claim instead, and
-//     Scopes still holds scope and scp;
+//   - Scopes is a copy of p.Scopes: the scope and scp claims, or the
+//     claim Config.ScopeClaim names, the same scopes requirements read;
 //   - Expiration is p.Expiry (the exp claim; zero for an introspected
 //     token whose answer had none);
 //   - UserID is p.Subject (the sub claim). The SDK binds each streamable

@@ -130,3 +130,13 @@ func TestInMemoryTransport(t *testing.T) {
 		t.Errorf("whoami over memory: %+v", got)
 	}
 }
+
+// With Config.ScopeClaim, TokenInfo.Scopes holds that claim's values: the
+// scopes the Guard's requirements granted, not scope and scp.
+func TestTokenInfoScopeClaim(t *testing.T) {
+	e := newEnv(t, tokenguard.Config{ScopeClaim: "permissions"})
+	p := principal(t, e.g, e.as.Mint(oauthtest.Claims{"permissions": []string{"tools:call"}, "scope": "other"}))
+	if got := tgmcp.TokenInfo(p).Scopes; !slices.Equal(got, []string{"tools:call"}) {
+		t.Errorf("Scopes %v, want [tools:call]", got)
+	}
+}
