@@ -91,3 +91,38 @@ func TestExtraction(t *testing.T) {
 		})
 	}
 }
+
+// isB64Token against RFC 6750 §2.1, byte by byte:
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func TestAttackB64TokenEveryByte(t *testing.T) {
+	as := shared(t)
+	g := newGuard(t, as, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+	bad := wantChallenge(g, "invalid_request", "token has characters a bearer token cannot have")
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		ok := strings.Contains(chars, b)
+		for _, tc := range []struct {
+			token string
+			valid bool
+		}{
+			{"x" + b, ok || b == "="},
+			{b + "x", ok || b == " "}, // 1*SP before the token
+			{"x" + b + "=", ok || b == "="},
+			{"x=" + b, b == "="},
+		} {
+			w := call(h, "Bearer "+tc.token)
+			if tc.valid {
+				// Syntactically a bearer token: it reaches validation.
+				if w.Code != 401 || strings.Contains(w.Header().Get("WWW-Authenticate"), "invalid_request") {
+					t.Errorf("token %q: %d %s, want 401 invalid_token", tc.token, w.Code, w.Header().Get("WWW-Authenticate"))
+				}
+				continue
+			}
+			if w.Code != 400 || w.Header().Get("WWW-Authenticate") != bad {
+				t.Errorf("token %q (%x): %d %s, want 400 %s", tc.token, tc.token, w.Code, w.Header().Get("WWW-Authenticate"), bad)
+			}
+		}
+	}
+}

@@ -158,6 +158,9 @@ func (g *Guard) lookupDynamic(ctx context.Context, id string) (*issuer, *Error) 
 		if iss, ok := d.live.Get(id); ok {
 			return iss, nil
 		}
+		// id is a view of the token that named it (see internal/jwt); the
+		// caches below keep a copy, not the whole token, for minutes.
+		id := strings.Clone(id)
 		if !d.slots.TryAcquire(1) {
 			return nil, errUnavailable(time.Second, errors.New("too many issuer discoveries in flight"))
 		}

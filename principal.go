@@ -1,6 +1,7 @@
 package tokenguard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,7 +69,10 @@ func (p *Principal) Claims(v any) error {
 	if len(p.claims) == 0 {
 		return errors.New("tokenguard: principal has no claims")
 	}
-	return json.Unmarshal(p.claims, v)
+	// A copy: json.Unmarshal lends its input to the Unmarshalers in v, and
+	// the strings of this Principal and of the cached one (sub, iss,
+	// scopes, ...) are views of these bytes, which must never be written.
+	return json.Unmarshal(bytes.Clone(p.claims), v)
 }
 
 type principalKey struct{}

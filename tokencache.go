@@ -71,6 +71,11 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Err
 	// Cached until exp (plus leeway), as a copy: p goes to a handler, which
 	// may change it.
 	g.tokens.Set(ctx, key, &verifiedToken{p: p.clone(), voucher: by}, p.Expiry.Add(g.leeway).Sub(g.now()))
+	if !by.iss.keys.Has(by.thumbprint) {
+		// A refresh dropped the key after it verified this token and
+		// purged the key's tokens before the entry above was stored.
+		g.tokens.Delete(ctx, key)
+	}
 	return p, nil
 }
 

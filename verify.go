@@ -56,16 +56,21 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 // back to Config.Introspection.JWTs.
 func (g *Guard) introspectsJWTsOf(id string) bool {
 	iss, ok := g.issuers[id]
-	if !ok && g.dynamic != nil {
-		iss, ok = g.dynamic.live.Peek(id)
-	}
+	policy := IssuerIntrospectDefault
 	if ok {
-		switch iss.introspect {
-		case IssuerIntrospectOn:
-			return true
-		case IssuerIntrospectOff:
-			return false
+		policy = iss.introspect
+	} else if g.dynamic != nil {
+		// The pattern's policy, not the LRU's entry: the issuer that
+		// verified the token may have been evicted since.
+		if ti, ok := g.dynamic.policyFor(id); ok {
+			policy = ti.Introspect
 		}
+	}
+	switch policy {
+	case IssuerIntrospectOn:
+		return true
+	case IssuerIntrospectOff:
+		return false
 	}
 	return g.cfg.Introspection.JWTs == IntrospectJWTAlways
 }

@@ -239,6 +239,23 @@ func (s *Set) Usable() error {
 	return err
 }
 
+// Has reports whether the current set holds the key with thumbprint. A
+// refresh stores the new set before it calls OnRefresh, so a caller that
+// stored something under a key and then finds it here was either seen by
+// that OnRefresh or sees the new set.
+func (s *Set) Has(thumbprint string) bool {
+	c := s.cur.Load()
+	if c == nil {
+		return false
+	}
+	for i := range c.keys {
+		if c.keys[i].Thumbprint == thumbprint {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Set) current(kid, alg string) ([]Key, error) {
 	c := s.cur.Load()
 	if c == nil {

@@ -328,6 +328,9 @@ func TestStaleSetBecomesUnavailable(t *testing.T) {
 	if err := s.Usable(); err != nil {
 		t.Fatalf("fresh set: Usable = %v", err)
 	}
+	if keys := s.Keys(); len(keys) != 1 || !s.Has(keys[0].Thumbprint) || s.Has("") || s.Has(keys[0].Thumbprint+"x") {
+		t.Fatalf("Has: keys %d, or a thumbprint not in the set is reported", len(keys))
+	}
 	ks.set(func(ks *keyServer) { ks.status = http.StatusBadGateway })
 	mu.Lock()
 	now = now.Add(2 * time.Hour)

@@ -3,6 +3,7 @@ package jwt
 import (
 	"encoding/base64"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -54,4 +55,31 @@ func quoteJSON(s string) string {
 		}
 	}
 	return string(append(b, '"'))
+}
+
+// Payload and Signature share one buffer with the header, and every
+// string Parse reads is a view of it. Each part must be capped at its
+// length, so a caller that appends to one reallocates instead of writing
+// over the next part or the strings read from it.
+func TestAttackPartsOfTheBufferAreCapped(t *testing.T) {
+	tk, err := Parse(tok(okHeader, okClaims))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cap(tk.Payload) != len(tk.Payload) || cap(tk.Signature) != len(tk.Signature) {
+		t.Fatalf("payload len %d cap %d, signature len %d cap %d", len(tk.Payload), cap(tk.Payload), len(tk.Signature), cap(tk.Signature))
+	}
+	before := *tk
+	payload, sig := string(tk.Payload), string(tk.Signature)
+	_ = append(tk.Payload, strings.Repeat("X", 64)...)
+	_ = append(tk.Signature, strings.Repeat("Y", 64)...)
+	_ = append(tk.Claims.Audience, "evil")
+	_ = append(tk.Claims.Scope, "admin")
+	if string(tk.Payload) != payload || string(tk.Signature) != sig || !reflect.DeepEqual(*tk, before) {
+		t.Fatalf("appending to one part changed the token: %+v", *tk)
+	}
+	if tk.Header.Kid != "k1" || tk.Claims.Subject != "alice" || tk.Claims.Issuer != "https://as.example" ||
+		strings.Join(tk.Claims.Scope, " ") != "read write" || strings.Join(tk.Claims.Audience, " ") != "https://rs.example" {
+		t.Fatalf("strings changed: %+v", tk)
+	}
 }
