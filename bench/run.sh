@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs the bench module's benchmarks (BenchmarkVerify and
-# BenchmarkVerifyParallel, -benchmem), saves the raw output and benchstat's
+# Runs the bench module's benchmarks (BenchmarkVerify, BenchmarkVerifyParallel
+# and BenchmarkOverhead, -benchmem), saves the raw output and benchstat's
 # summary, and prints one markdown table (see cmd/table).
 #
 # Environment:
 #   COUNT      runs of each benchmark (default 6)
 #   BENCHTIME  -benchtime of each run (default 1s)
-#   BENCH      -bench regexp (default ^BenchmarkVerify)
+#   BENCH      -bench regexp (default ^Benchmark(Verify|Overhead))
 #   OUT        directory for the outputs (default results)
 #   BASE       an earlier raw output to compare with in benchstat (optional)
 #
@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 
 count=${COUNT:-6}
 benchtime=${BENCHTIME:-1s}
-bench=${BENCH:-^BenchmarkVerify}
+bench=${BENCH:-^Benchmark(Verify|Overhead)}
 out=${OUT:-results}
 mkdir -p "$out"
 raw="$out/latest.txt"

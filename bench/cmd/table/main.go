@@ -3,14 +3,18 @@
 // library, the median time, B/op and allocs/op; the cost beyond the floor
 // and the harness (lib − floor − harness), beyond the harness alone
 // (lib − harness), the ratio to the floor (lib ÷ floor), and the parallel
-// median with its ratio to the serial one.
+// median with its ratio to the serial one. When the input also has
+// <paired>/<lib>/<alg> results with a beyond-ns/op metric (BenchmarkOverhead,
+// which times floor, lib and harness back to back in each iteration), their
+// median is one more column: the same cost, measured in one benchmark
+// rather than subtracted across three.
 //
 // Benchmarks are named <serial>/<lib>/<alg> and <parallel>/<lib>/<alg>;
 // the libraries named by -floor and -harness are the reference rows.
 //
 // Usage:
 //
-//	go run ./cmd/table [-serial BenchmarkVerify] [-parallel BenchmarkVerifyParallel] [file ...]
+//	go run ./cmd/table [-serial BenchmarkVerify] [-parallel BenchmarkVerifyParallel] [-paired BenchmarkOverhead] [file ...]
 //
 // With no file, it reads standard input.
 package main
@@ -32,6 +36,7 @@ func main() {
 	parallel := flag.String("parallel", "BenchmarkVerifyParallel", "name of the parallel benchmark")
 	floor := flag.String("floor", "floor", "library name of the bare signature check")
 	harness := flag.String("harness", "harness", "library name of the harness alone")
+	paired := flag.String("paired", "BenchmarkOverhead", "name of the benchmark reporting beyond-ns/op")
 	flag.Parse()
 
 	var in []io.Reader
@@ -53,6 +58,7 @@ func main() {
 		os.Exit(1)
 	}
 	t := Build(rs, *serial, *parallel, *floor, *harness)
+	t.AddPaired(rs, *paired)
 	if len(t.Rows) == 0 {
 		fmt.Fprintf(os.Stderr, "table: no %s/<lib>/<alg> results in the input\n", *serial)
 		os.Exit(1)
@@ -134,6 +140,8 @@ type Row struct {
 	BeyondFloorHarness, BeyondHarness float64
 	XFloor                            float64
 	ParallelNsOp, ParallelRatio       float64
+	// PairedBeyond is the median beyond-ns/op of the paired benchmark.
+	PairedBeyond float64
 }
 
 // Table is the whole report.
@@ -142,6 +150,7 @@ type Table struct {
 	Runs    int // fewest samples behind any median
 	Floor   string
 	Harness string
+	Paired  bool // some row has PairedBeyond
 }
 
 // Build computes the rows from the medians.
@@ -183,7 +192,7 @@ func Build(rs *Results, serial, parallel, floor, harness string) *Table {
 				continue
 			}
 			r := Row{Alg: alg, Lib: lib, BeyondFloorHarness: math.NaN(), BeyondHarness: math.NaN(), XFloor: math.NaN(),
-				ParallelNsOp: math.NaN(), ParallelRatio: math.NaN()}
+				ParallelNsOp: math.NaN(), ParallelRatio: math.NaN(), PairedBeyond: math.NaN()}
 			r.NsOp, r.BOp, r.AllocsOp = med(name, "ns/op"), med(name, "B/op"), med(name, "allocs/op")
 			if lib != floor && lib != harness {
 				r.BeyondFloorHarness = r.NsOp - fl - ha
@@ -203,6 +212,17 @@ func Build(rs *Results, serial, parallel, floor, harness string) *Table {
 		t.Runs = 0
 	}
 	return t
+}
+
+// AddPaired fills PairedBeyond from paired/<lib>/<alg>'s beyond-ns/op.
+func (t *Table) AddPaired(rs *Results, paired string) {
+	for i := range t.Rows {
+		r := &t.Rows[i]
+		if v, ok := rs.Median(paired+"/"+r.Lib+"/"+r.Alg, "beyond-ns/op"); ok {
+			r.PairedBeyond = v
+			t.Paired = true
+		}
+	}
 }
 
 // split parses <bench>/<lib>/<alg>.
@@ -225,15 +245,26 @@ func (t *Table) Markdown() string {
 	if t.Runs == 1 {
 		runs = "One run"
 	}
-	fmt.Fprintf(&b, "%s. time/op in µs; beyond = lib − %s − %s (serial); × floor = lib ÷ %s; par ÷ ser = parallel time/op ÷ serial time/op.\n\n",
+	fmt.Fprintf(&b, "%s. time/op in µs; beyond = lib − %s − %s (serial); × floor = lib ÷ %s; par ÷ ser = parallel time/op ÷ serial time/op.",
 		runs, t.Floor, t.Harness, t.Floor)
-	b.WriteString("| alg | library | time/op | B/op | allocs/op | beyond floor + harness | beyond harness | × floor | parallel time/op | par ÷ ser |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	if t.Paired {
+		b.WriteString(" paired = the same beyond, timed back to back in each iteration (BenchmarkOverhead).")
+	}
+	b.WriteString("\n\n| alg | library | time/op | B/op | allocs/op | beyond floor + harness |")
+	if t.Paired {
+		b.WriteString(" beyond, paired |")
+	}
+	b.WriteString(" beyond harness | × floor | parallel time/op | par ÷ ser |\n|---|---|---:|---:|---:|---:|")
+	if t.Paired {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---:|---:|---:|---:|\n")
 	for _, r := range t.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Alg, r.Lib, micros(r.NsOp), count(r.BOp), count(r.AllocsOp),
-			micros(r.BeyondFloorHarness), micros(r.BeyondHarness), ratio(r.XFloor),
-			micros(r.ParallelNsOp), ratio(r.ParallelRatio))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |", r.Alg, r.Lib, micros(r.NsOp), count(r.BOp), count(r.AllocsOp), micros(r.BeyondFloorHarness))
+		if t.Paired {
+			fmt.Fprintf(&b, " %s |", micros(r.PairedBeyond))
+		}
+		fmt.Fprintf(&b, " %s | %s | %s | %s |\n", micros(r.BeyondHarness), ratio(r.XFloor), micros(r.ParallelNsOp), ratio(r.ParallelRatio))
 	}
 	return b.String()
 }

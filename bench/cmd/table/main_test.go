@@ -21,6 +21,9 @@ BenchmarkVerify/lib/RS256-2           	   100	     41000 ns/op	   10000 B/op	   
 BenchmarkVerify/lib/RS256-2           	   100	     39000 ns/op	   10000 B/op	      52 allocs/op
 BenchmarkVerifyParallel/lib/RS256-2   	   100	     20500 ns/op	   10000 B/op	      50 allocs/op
 BenchmarkVerifyParallel/lib/RS256-2   	   100	     20500 ns/op	   10000 B/op	      50 allocs/op
+BenchmarkOverhead/lib/RS256-2         	   100	     80000 ns/op	      2500 beyond-ns/op	   33000 floor-ns/op	    4500 harness-ns/op	   40000 lib-ns/op	   16000 B/op	      70 allocs/op
+BenchmarkOverhead/lib/RS256-2         	   100	     80000 ns/op	      2700 beyond-ns/op	   33000 floor-ns/op	    4500 harness-ns/op	   40000 lib-ns/op	   16000 B/op	      70 allocs/op
+BenchmarkOverhead/lib/RS256-2         	   100	     80000 ns/op	      9000 beyond-ns/op	   33000 floor-ns/op	    4500 harness-ns/op	   40000 lib-ns/op	   16000 B/op	      70 allocs/op
 --- FAIL: not a result line
 PASS
 ok  	github.com/tokenguard/tokenguard/bench	1.0s
@@ -48,6 +51,19 @@ func TestBuild(t *testing.T) {
 	}
 	md := tb.Markdown()
 	for _, want := range []string{"Medians of 2 runs", "| RS256 | lib | 40.0 | 10000 | 50 | 3.00 | 35.0 | 1.25× | 20.5 | 0.51× |", "| RS256 | harness | 5.00 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "paired") {
+		t.Errorf("a paired column without AddPaired:\n%s", md)
+	}
+	tb.AddPaired(rs, "BenchmarkOverhead")
+	if lib := tb.Rows[2]; lib.PairedBeyond != 2700 || !math.IsNaN(tb.Rows[0].PairedBeyond) {
+		t.Fatalf("paired: %+v", tb.Rows)
+	}
+	md = tb.Markdown()
+	for _, want := range []string{"| beyond floor + harness | beyond, paired | beyond harness |", "| RS256 | lib | 40.0 | 10000 | 50 | 3.00 | 2.70 | 35.0 | 1.25× | 20.5 | 0.51× |", "| RS256 | floor | 32.0 | 1376 | 9 | — | — | — | 1.00× |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
