@@ -225,6 +225,33 @@ func BenchmarkFirstSightOverhead(b *testing.B) {
 	}
 }
 
+// BenchmarkRepeatOverhead is BenchmarkFirstSightOverhead for a token seen
+// before (the verified-token cache hit): each iteration times one request
+// and the harness alone back to back; beyond-ns/op = request − harness.
+func BenchmarkRepeatOverhead(b *testing.B) {
+	env := newBenchEnv(b)
+	h := env.g.Handler(okHandler)
+	for _, alg := range benchAlgs {
+		tok := env.tokens[alg]
+		serveOnce(b, h, tok) // cached from here on
+		b.Run(alg, func(b *testing.B) {
+			var request, harness time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				serveOnce(b, h, tok)
+				t1 := time.Now()
+				serveOnce(b, okHandler, tok)
+				t2 := time.Now()
+				request, harness = request+t1.Sub(t0), harness+t2.Sub(t1)
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(request)/n, "request-ns/op")
+			b.ReportMetric(float64(harness)/n, "harness-ns/op")
+			b.ReportMetric(float64(request-harness)/n, "beyond-ns/op")
+		})
+	}
+}
+
 // bareVerifier returns the floor's check of tok's signature with key:
 // SHA-256 of the signing input and the crypto/* verification, nothing else.
 func bareVerifier(b *testing.B, tok string, key crypto.PublicKey) func() bool {

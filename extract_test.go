@@ -126,3 +126,31 @@ func TestAttackB64TokenEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// The same over a long token, with the bad byte at each offset of an
+// eight-byte group and at the tail, where isB64Token reads eight at a time.
+func TestAttackB64TokenLongEveryOffset(t *testing.T) {
+	as := shared(t)
+	g := newGuard(t, as, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	bad := wantChallenge(g, "invalid_request", "token has characters a bearer token cannot have")
+	long := strings.Repeat("abcdefgh", 8) + "xyz" // 67 bytes: eight groups and a tail
+	for _, c := range []byte{'!', '"', ',', ';', '=', '\\', 0x7f, 0x80, 0xff, '\t'} {
+		for i := 0; i < len(long); i++ {
+			if c == '=' && i == len(long)-1 {
+				continue // padding at the end is b64token
+			}
+			tok := long[:i] + string([]byte{c}) + long[i+1:]
+			w := call(h, "Bearer "+tok)
+			if w.Code != 400 || w.Header().Get("WWW-Authenticate") != bad {
+				t.Errorf("byte %#x at %d: %d %s", c, i, w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+		}
+	}
+	// Padding only at the end, after a long run.
+	for _, tok := range []string{long + "==", long + "="} {
+		if w := call(h, "Bearer "+tok); w.Code != 401 || strings.Contains(w.Header().Get("WWW-Authenticate"), "invalid_request") {
+			t.Errorf("%q: %d %s", tok, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+}

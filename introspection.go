@@ -2,7 +2,6 @@ package tokenguard
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -156,11 +155,10 @@ func newIntrospector(g *Guard, ic IntrospectionConfig, md *discovery.ServerMetad
 	return in, nil
 }
 
-// introspect judges an opaque (or, by policy, JWT) token through the cache.
-func (g *Guard) introspect(ctx context.Context, token string) (*Principal, *Error) {
+// introspect judges an opaque (or, by policy, JWT) token through the
+// cache; key is tokenKey(token).
+func (g *Guard) introspect(ctx context.Context, token, key string) (*Principal, *Error) {
 	in := g.introspector
-	sum := sha256.Sum256([]byte(token))
-	key := string(sum[:])
 	if c, ok := in.cache.Get(ctx, key); ok {
 		return in.judge(c)
 	}

@@ -45,24 +45,33 @@ func readOnlyBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
-// verifiedJWT is verifyJWT behind the verified-token cache.
-func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *Error) {
+// verifiedJWT is verifyJWT behind the verified-token cache; key is
+// tokenKey(token) when the cache is on.
+func (g *Guard) verifiedJWT(ctx context.Context, token, key string) (*Principal, *Error) {
 	if g.tokens == nil {
+		if e := checkSyntax(token); e != nil {
+			return nil, e
+		}
 		p, _, e := g.verifyJWT(ctx, token)
 		return p, e
 	}
-	key := tokenKey(token)
 	// An entry counts only while its key set could still vouch for it: past
 	// MaxKeyStaleness, or for a set closed with its pattern issuer, the
 	// token is verified again and gets that path's answer (503, or a new
 	// discovery).
-	if v, ok := g.tokens.Get(ctx, key); ok && v.iss.keys.Usable() == nil {
-		if !g.now().Before(v.p.Expiry.Add(g.leeway)) {
-			return nil, errInvalidToken("token expired", errors.New("exp "+v.p.Expiry.UTC().String()+" (cached token)"))
+	if v, ok := g.tokens.Get(ctx, key); ok {
+		if now := g.now(); v.iss.keys.Usable(now) == nil {
+			if !now.Before(v.p.Expiry.Add(g.leeway)) {
+				return nil, errInvalidToken("token expired", errors.New("exp "+v.p.Expiry.UTC().String()+" (cached token)"))
+			}
+			// A copy, so a handler that changes its Principal cannot change
+			// the next request's.
+			return v.p.clone(), nil
 		}
-		// A copy, so a handler that changes its Principal cannot change the
-		// next request's.
-		return v.p.clone(), nil
+	}
+	// Checked only now: a token found above passed it when cached.
+	if e := checkSyntax(token); e != nil {
+		return nil, e
 	}
 	p, by, e := g.verifyJWT(ctx, token)
 	if e != nil {

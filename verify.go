@@ -27,25 +27,32 @@ func (g *Guard) authenticateToken(ctx context.Context, token string) (*Principal
 // judgeToken applies the built-in checks on the JWT or introspection path.
 func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Error) {
 	if !jwt.MaybeJWS(token) {
+		if e := checkSyntax(token); e != nil {
+			return nil, e
+		}
 		// Opaque tokens and JWEs go to introspection when one is configured.
 		if g.introspector == nil {
 			return nil, errInvalidToken("token is not a JWT", errors.New("token is not a JWS compact serialization and no introspection endpoint is configured"))
 		}
-		return g.introspect(ctx, token)
+		return g.introspect(ctx, token, tokenKey(token))
 	}
-	p, e := g.verifiedJWT(ctx, token)
+	var key string // SHA-256 of the token, when a cache needs it
+	if g.tokens != nil || g.introspector != nil {
+		key = tokenKey(token)
+	}
+	p, e := g.verifiedJWT(ctx, token, key)
 	if g.introspector == nil {
 		return p, e
 	}
 	if e != nil {
 		if e.introspectable && g.cfg.Introspection.JWTs == IntrospectJWTUnknownIssuer {
-			return g.introspect(ctx, token)
+			return g.introspect(ctx, token, key)
 		}
 		return nil, e
 	}
 	if g.introspectsJWTsOf(p.Issuer) {
 		// Local checks passed; the server has the last word (revocation).
-		if _, e := g.introspect(ctx, token); e != nil {
+		if _, e := g.introspect(ctx, token, key); e != nil {
 			return nil, e
 		}
 	}

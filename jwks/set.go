@@ -227,16 +227,24 @@ func kidText(kid string) string {
 	return strconv.Quote(kid)
 }
 
-// Usable returns nil when the set can vouch for tokens now: fetched, not
-// older than MaxStaleness and not closed. Otherwise it returns the error
-// (wrapping ErrUnavailable or ErrClosed) that Lookup would. A cache of
-// verified tokens asks it before trusting an entry.
-func (s *Set) Usable() error {
+// Usable returns nil when the set can vouch for tokens at now (read from
+// the clock in Options.Now): fetched, not older than MaxStaleness and not
+// closed. Otherwise it returns the error (wrapping ErrUnavailable or
+// ErrClosed) that Lookup would. A cache of verified tokens asks it before
+// trusting an entry; now is a parameter so such a caller reads its clock
+// once per request.
+func (s *Set) Usable(now time.Time) error {
 	if s.ctx.Err() != nil {
 		return ErrClosed
 	}
-	_, err := s.current("", "")
-	return err
+	c := s.cur.Load()
+	if c == nil {
+		return fmt.Errorf("%w: %s has never been fetched", ErrUnavailable, s.url)
+	}
+	if age := now.Sub(c.fetchedAt); age > s.opts.MaxStaleness {
+		return fmt.Errorf("%w: %s last fetched %s ago (limit %s)", ErrUnavailable, s.url, age.Round(time.Second), s.opts.MaxStaleness)
+	}
+	return nil
 }
 
 // Has reports whether the current set holds the key with thumbprint. A

@@ -325,7 +325,7 @@ func TestStaleSetBecomesUnavailable(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	s := newSet(t, ks.URL, Options{Now: clock, MaxStaleness: time.Hour})
-	if err := s.Usable(); err != nil {
+	if err := s.Usable(clock()); err != nil {
 		t.Fatalf("fresh set: Usable = %v", err)
 	}
 	if keys := s.Keys(); len(keys) != 1 || !s.Has(keys[0].Thumbprint) || s.Has("") || s.Has(keys[0].Thumbprint+"x") {
@@ -338,11 +338,11 @@ func TestStaleSetBecomesUnavailable(t *testing.T) {
 	if _, err := s.Lookup(context.Background(), "a", "RS256"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("stale set: %v, want ErrUnavailable", err)
 	}
-	if err := s.Usable(); !errors.Is(err, ErrUnavailable) {
+	if err := s.Usable(clock()); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("stale set: Usable = %v, want ErrUnavailable", err)
 	}
 	s.Close()
-	if err := s.Usable(); !errors.Is(err, ErrClosed) {
+	if err := s.Usable(clock()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("closed set: Usable = %v, want ErrClosed", err)
 	}
 }
