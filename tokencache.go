@@ -107,7 +107,8 @@ func (g *Guard) forgetRemovedKeys(iss *issuer, keys []jwks.Key) {
 // TokenCacheStats reports the verified-token cache's counters.
 type TokenCacheStats struct {
 	// Hits are requests whose token was found (and then checked for exp);
-	// Misses are tokens verified in full.
+	// Misses are JWT-shaped tokens that were not, including malformed
+	// ones rejected right after the look-up.
 	Hits, Misses uint64
 	// Evictions are entries dropped for room; Expired, entries found past
 	// their lifetime.
