@@ -7,6 +7,12 @@ import (
 	"testing"
 )
 
+// decode is decodeInto a new slice, as the tests and the reference
+// parser (refParse) use it; Token.Decode decodes into one shared buffer.
+func decode(s string) ([]byte, error) {
+	return decodeInto(make([]byte, decodedLen(len(s))), s)
+}
+
 // refDecode is what decode must agree with: encoding/base64's strict
 // unpadded base64url, refusing the CR and LF it would skip.
 func refDecode(s string) ([]byte, bool) {

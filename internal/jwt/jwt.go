@@ -124,12 +124,6 @@ func (t *Token) Decode(s string) error {
 	return t.parseClaims()
 }
 
-// decode is strict base64url without padding (RFC 7515 §2) into a new
-// slice; see base64.go.
-func decode(s string) ([]byte, error) {
-	return decodeInto(make([]byte, decodedLen(len(s))), s)
-}
-
 // parseHeader and parseClaims read the JSON with the scanner in scan.go,
 // which says where it is stricter than encoding/json.
 
