@@ -96,12 +96,17 @@ func TestAttackMalformedTokenNeverPassesSyntaxGate(t *testing.T) {
 			if w := call(h, "Bearer "+good); w.Code != 200 || !reached {
 				t.Fatalf("%s, cache %d: valid token: %d %s", in.name, cacheSize, w.Code, w.Header().Get("WWW-Authenticate"))
 			}
-			// Control: the untampered foreign token is introspected under
-			// the unknown-issuer policy, so the counter below can see a call.
+			// Control: a well-formed but unparseable JWS (header {"alg":)
+			// is introspected under the unknown-issuer policy, so the
+			// counter below can see a call; the untampered foreign token
+			// names an untrusted issuer and is never sent anywhere.
 			before := as.Requests(oauthtest.EndpointIntrospect)
-			call(h, "Bearer "+foreign)
+			call(h, "Bearer eyJhbGciOg.e30.c2ln")
 			if got := as.Requests(oauthtest.EndpointIntrospect) - before; (got == 1) != (in.name == "JWTs unknown issuer") {
-				t.Fatalf("%s: control: foreign token made %d introspection calls", in.name, got)
+				t.Fatalf("%s: control: unparseable JWS made %d introspection calls", in.name, got)
+			}
+			if w := call(h, "Bearer "+foreign); w.Code != 401 || untrusted.Requests(oauthtest.EndpointIntrospect) != 0 || as.Requests(oauthtest.EndpointIntrospect)-before > 1 {
+				t.Fatalf("%s: untrusted issuer's token: %d, %d calls to it", in.name, w.Code, untrusted.Requests(oauthtest.EndpointIntrospect))
 			}
 			entries := g.TokenCacheStats().Entries
 

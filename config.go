@@ -40,19 +40,23 @@ type Config struct {
 	// (least recently used go first). Zero means 100.
 	MaxPatternIssuers int
 
-	// Audience is the value a token's aud must contain. It defaults to
-	// Resource (RFC 8707). New fails when neither is known, unless
-	// InsecureSkipAudienceCheck is set.
+	// Audience is the value a token's aud must contain, for every issuer
+	// without an Audience of its own (TrustedIssuer.Audience wins). It
+	// defaults to Resource (RFC 8707). New fails when an issuer has no
+	// audience, unless InsecureSkipAudienceCheck is set.
 	Audience string
-	// InsecureSkipAudienceCheck accepts tokens meant for any audience of the
-	// trusted issuers. Only for servers that put no aud in access tokens.
+	// InsecureSkipAudienceCheck accepts tokens meant for any audience, from
+	// the issuers that have no Audience of their own: an audience set in a
+	// TrustedIssuer is always checked. Only for servers that put no aud in
+	// access tokens. It cannot be combined with Audience.
 	InsecureSkipAudienceCheck bool
 	// Algorithms is the signature allow-list. It defaults to every
 	// asymmetric algorithm supported: RS256/384/512, PS256/384/512,
 	// ES256/384/512 and EdDSA. Symmetric algorithms and "none" are refused.
 	Algorithms []string
-	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means 30s;
-	// a negative value means none.
+	// Leeway is the clock skew allowed on exp, nbf and iat, for every
+	// issuer without a Leeway of its own. Zero means 30s; a negative value
+	// means none.
 	Leeway time.Duration
 	// RequireATJWTType accepts only typ "at+jwt" (RFC 9068). By default a typ
 	// of "JWT" or none is accepted too, as many servers send them.
@@ -70,9 +74,19 @@ type Config struct {
 	// negative turns the cache off.
 	TokenCacheSize int
 
-	// Introspection configures the opaque-token path (RFC 7662). It is off
-	// unless a client id, bearer token or auth method is set.
+	// Introspection configures the opaque-token path (RFC 7662): the
+	// credentials of the primary issuer and the defaults of every issuer
+	// (see IntrospectionConfig for who owns what). It is off unless a client
+	// id, bearer token or auth method is set here or in a TrustedIssuer.
 	Introspection IntrospectionConfig
+	// RouteOpaque names the issuer an opaque token goes to, for guards in
+	// which several issuers introspect and the tokens carry no prefix to
+	// tell them apart (see IntrospectionConfig.TokenPrefixes). It returns
+	// an issuer identifier (a trusted issuer that introspects, or one that
+	// matches a pattern that does), or "" to refuse the token without a
+	// call; any other answer refuses it too. The token must not be logged.
+	// Nil means the only issuer that introspects, or TokenPrefixes.
+	RouteOpaque func(token string) (issuer string)
 
 	// ScopesSupported, ResourceName and ResourceDocumentation go into the
 	// document MetadataHandler serves (RFC 9728 §2). They default to empty.

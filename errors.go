@@ -49,9 +49,11 @@ type Error struct {
 	// Err is the cause, for logs. It is never sent to the client.
 	Err error
 
-	// introspectable marks a JWT the issuer could still vouch for by
-	// introspection (unparseable, or not from a trusted issuer's keys).
+	// introspectable marks a JWT an issuer could still vouch for by
+	// introspection: unparseable (introspectAt nil: it names no issuer), or
+	// naming a trusted issuer that publishes no key set (introspectAt).
 	introspectable bool
+	introspectAt   *issuer
 }
 
 func (e *Error) Error() string {

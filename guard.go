@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tokenguard/tokenguard/cache"
@@ -39,7 +38,8 @@ type Guard struct {
 	issuers             map[string]*issuer
 	issuerOrder         []string
 	retryAfter          time.Duration
-	introspector        *introspector
+	introspection       *introspection // nil when no issuer introspects
+	router              opaqueRouter
 	metadataDoc         []byte                     // this resource's RFC 9728 document, for MetadataHandler
 	tokens              *cache.LRU[*verifiedToken] // nil when off
 	dynamic             *dynamicIssuers            // nil without issuer patterns
@@ -48,16 +48,6 @@ type Guard struct {
 	// ctx ends at Close; shared work (introspection flights) runs on it.
 	ctx    context.Context
 	cancel context.CancelFunc
-}
-
-// issuer is one trusted authorization server and its policy.
-type issuer struct {
-	id         string
-	keys       *jwks.Set
-	meta       *discovery.ServerMetadata // nil when JWKSURL was given
-	audience   string
-	algs       map[string]bool
-	introspect IssuerIntrospection
 }
 
 // New runs discovery, fetches each trusted issuer's keys once and starts
@@ -88,93 +78,49 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if g.algs, err = parseAlgs(cfg.Algorithms); err != nil {
 		return nil, err
 	}
-	var exact []TrustedIssuer
-	var patterns []issuerPattern
-	for _, ti := range cfg.Issuers {
-		if _, err := parseAlgs(ti.Algorithms); err != nil {
-			return nil, err
-		}
-		if ti.Introspect == IssuerIntrospectOn && !cfg.Introspection.enabled() {
-			return nil, fmt.Errorf("tokenguard: issuer %s: Introspect is on but introspection is not configured", ti.Issuer)
-		}
-		if !strings.Contains(ti.Issuer, "*") {
-			exact = append(exact, ti)
-			continue
-		}
-		p, err := compilePattern(ti, cfg.InsecureAllowHTTP)
-		if err != nil {
-			return nil, fmt.Errorf("tokenguard: %w", err)
-		}
-		patterns = append(patterns, p)
+	if cfg.Audience != "" && cfg.InsecureSkipAudienceCheck {
+		return nil, errors.New("tokenguard: Config.Audience and InsecureSkipAudienceCheck both set: choose one")
 	}
 	dc := g.discoveryClient()
-	issuerIDs, err := g.discoverResource(ctx, dc)
+	primary, err := g.discoverResource(ctx, dc)
 	if err != nil {
 		return nil, err
 	}
-
 	g.audience = cfg.Audience
 	if g.audience == "" {
 		g.audience = g.resource
-	}
-	if g.audience == "" && !cfg.InsecureSkipAudienceCheck {
-		missing := len(issuerIDs) > 0
-		for _, ti := range cfg.Issuers {
-			missing = missing || ti.Audience == ""
-		}
-		if missing {
-			return nil, errors.New("tokenguard: no audience: set Config.Resource or Config.Audience (or InsecureSkipAudienceCheck)")
-		}
 	}
 	g.realm = cfg.Realm
 	if g.realm == "" {
 		g.realm = g.resource
 	}
-
-	if cfg.JWKSURL != "" && len(issuerIDs) != 1 {
+	if cfg.JWKSURL != "" && len(primary) != 1 {
 		return nil, errors.New("tokenguard: JWKSURL needs exactly one issuer; set Config.Issuer")
 	}
-	// Configured issuers first: their policy wins over the defaults a
-	// discovered issuer of the same name would get.
-	for _, ti := range exact {
-		if err := g.addIssuer(ctx, dc, ti.Issuer, ti.JWKSURL, ti); err != nil {
+	// Every policy is settled before anything is fetched: a configuration
+	// that could send a credential or a token to the wrong issuer fails
+	// here, not on the first request.
+	plan, err := g.planIssuers(primary)
+	if err != nil {
+		return nil, err
+	}
+	if plan.introspects() {
+		g.introspection = &introspection{cache: cache.New[*cached](cache.Options{Capacity: cfg.Introspection.CacheCapacity, Now: g.now})}
+	}
+	for _, spec := range plan.exact {
+		if err := g.addIssuer(ctx, dc, spec); err != nil {
 			g.Close()
 			return nil, err
 		}
 	}
-	for _, id := range issuerIDs {
-		if err := g.addIssuer(ctx, dc, id, cfg.JWKSURL, TrustedIssuer{}); err != nil {
-			g.Close()
-			return nil, err
-		}
-	}
-	if len(patterns) > 0 {
-		g.dynamic = newDynamicIssuers(patterns, cfg.MaxPatternIssuers)
+	if len(plan.patterns) > 0 {
+		g.dynamic = newDynamicIssuers(plan.patterns, cfg.MaxPatternIssuers)
 	}
 	if len(g.issuers) == 0 && g.dynamic == nil {
 		g.Close()
 		return nil, errors.New("tokenguard: no trusted issuer")
 	}
-	if cfg.Introspection.enabled() {
-		// Opaque tokens carry no issuer: they go to the first trusted
-		// server that announces an introspection endpoint.
-		var md *discovery.ServerMetadata
-		for _, id := range g.issuerOrder {
-			if m := g.issuers[id].meta; m != nil && m.IntrospectionEndpoint != "" {
-				md = m
-				break
-			}
-		}
-		if md == nil && len(g.issuerOrder) == 1 {
-			md = g.issuers[g.issuerOrder[0]].meta
-		}
-		in, err := newIntrospector(g, cfg.Introspection, md, g.issuerOrder)
-		if err != nil {
-			g.Close()
-			return nil, err
-		}
-		g.introspector = in
-	}
+	g.buildRouter(plan)
 	if err := g.buildMetadata(); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("tokenguard: resource metadata: %w", err)
@@ -241,29 +187,37 @@ func (g *Guard) discoveryClient() *discovery.Client {
 	return g.dc
 }
 
-// addIssuer trusts issuer id from now on.
-func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL string, policy TrustedIssuer) error {
-	if _, dup := g.issuers[id]; dup {
-		return nil
-	}
-	iss, err := g.newIssuer(ctx, dc, id, jwksURL, policy)
+// addIssuer trusts the issuer of spec from now on.
+func (g *Guard) addIssuer(ctx context.Context, dc *discovery.Client, spec issuerSpec) error {
+	iss, err := g.newIssuer(ctx, dc, spec)
 	if err != nil {
 		return err
 	}
-	g.issuers[id] = iss
-	g.issuerOrder = append(g.issuerOrder, id)
+	g.issuers[spec.id] = iss
+	g.issuerOrder = append(g.issuerOrder, spec.id)
 	return nil
 }
 
-// newIssuer discovers id (unless jwksURL is given) and fetches its keys.
-func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL string, policy TrustedIssuer) (*issuer, error) {
-	iss := &issuer{id: id, audience: policy.Audience, algs: g.algs, introspect: policy.Introspect}
-	if iss.audience == "" {
-		iss.audience = g.audience
+// configError marks a failure of an issuer's own configuration (as
+// opposed to a fetch), which trying again will not fix.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// newIssuer discovers spec's issuer (unless it has a JWKS URL), fetches its
+// keys and builds its introspection client from its own metadata.
+func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuerSpec) (*issuer, error) {
+	id := spec.id
+	iss := &issuer{
+		id:             id,
+		audiences:      spec.audiences,
+		skipAudience:   spec.skipAudience,
+		algs:           spec.algs,
+		leeway:         spec.leeway,
+		introspectJWTs: spec.introspectJWTs,
 	}
-	if len(policy.Algorithms) > 0 {
-		iss.algs, _ = parseAlgs(policy.Algorithms) // validated in New
-	}
+	jwksURL := spec.jwksURL
 	if jwksURL == "" {
 		md, err := dc.FetchServer(ctx, id)
 		if err != nil {
@@ -271,36 +225,68 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, id, jwksURL
 		}
 		iss.meta = md
 		jwksURL = md.JWKSURI
-		if jwksURL == "" {
-			if !g.cfg.Introspection.enabled() {
-				return nil, fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri and introspection is not configured", id)
-			}
-			// An introspection-only server: its tokens are judged remotely.
-			return iss, nil
+		if jwksURL == "" && spec.introspection == nil {
+			return nil, configError{fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri and does not introspect", id)}
 		}
 	}
-	set, err := jwks.New(ctx, jwksURL, jwks.Options{
-		HTTPClient:         g.cfg.HTTPClient,
-		FetchTimeout:       g.cfg.FetchTimeout,
-		MaxBytes:           g.cfg.MaxDocumentBytes,
-		MinRefreshInterval: g.cfg.KeyRefreshMin,
-		MaxRefreshInterval: g.cfg.KeyRefreshMax,
-		UnknownKeyCooldown: g.cfg.UnknownKeyCooldown,
-		MaxStaleness:       g.cfg.MaxKeyStaleness,
-		InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
-		Now:                g.cfg.Now,
-		OnRefresh:          func(keys []jwks.Key) { g.forgetRemovedKeys(iss, keys) },
-		OnError: func(err error) {
-			if g.cfg.Logger != nil {
-				g.cfg.Logger.Warn("tokenguard: key set", "issuer", id, "error", err)
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)
+	if jwksURL != "" {
+		set, err := jwks.New(ctx, jwksURL, jwks.Options{
+			HTTPClient:         g.cfg.HTTPClient,
+			FetchTimeout:       g.cfg.FetchTimeout,
+			MaxBytes:           g.cfg.MaxDocumentBytes,
+			MinRefreshInterval: g.cfg.KeyRefreshMin,
+			MaxRefreshInterval: g.cfg.KeyRefreshMax,
+			UnknownKeyCooldown: g.cfg.UnknownKeyCooldown,
+			MaxStaleness:       g.cfg.MaxKeyStaleness,
+			InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
+			Now:                g.cfg.Now,
+			OnRefresh:          func(keys []jwks.Key) { g.forgetRemovedKeys(iss, keys) },
+			OnError: func(err error) {
+				if g.cfg.Logger != nil {
+					g.cfg.Logger.Warn("tokenguard: key set", "issuer", id, "error", err)
+				}
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)
+		}
+		iss.keys = set
 	}
-	iss.keys = set
+	if spec.introspection != nil {
+		in, err := g.newIntrospector(iss, spec.introspection)
+		if err != nil {
+			if iss.keys != nil {
+				iss.keys.Close()
+			}
+			return nil, configError{err}
+		}
+		iss.intro = in
+	}
 	return iss, nil
+}
+
+// buildRouter settles where opaque tokens go (checkRouting has refused
+// every configuration in which that is ambiguous).
+func (g *Guard) buildRouter(plan *issuerPlan) {
+	g.router = opaqueRouter{hook: g.cfg.RouteOpaque}
+	var introspecting []*issuer
+	for _, spec := range plan.exact {
+		iss := g.issuers[spec.id]
+		if iss.intro == nil {
+			continue
+		}
+		introspecting = append(introspecting, iss)
+		for _, p := range spec.introspection.TokenPrefixes {
+			g.router.prefixes = append(g.router.prefixes, routePrefix{prefix: p, iss: iss})
+		}
+	}
+	patternsIntrospect := false
+	for _, p := range plan.patterns {
+		patternsIntrospect = patternsIntrospect || p.spec.introspection != nil
+	}
+	if g.router.hook == nil && len(g.router.prefixes) == 0 && len(introspecting) == 1 && !patternsIntrospect {
+		g.router.only = introspecting[0]
+	}
 }
 
 // Close stops every background refresh and waits for it to end, and

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokenguard/tokenguard/cache"
-	"github.com/tokenguard/tokenguard/discovery"
 	"github.com/tokenguard/tokenguard/introspect"
 )
 
@@ -21,47 +20,81 @@ type JWTIntrospection int
 const (
 	// IntrospectJWTNever validates JWTs locally only (the default).
 	IntrospectJWTNever JWTIntrospection = iota
-	// IntrospectJWTUnknownIssuer introspects a JWT whose iss is not a
-	// trusted issuer, or that cannot be parsed, instead of rejecting it.
+	// IntrospectJWTUnknownIssuer introspects a JWT-shaped token that
+	// cannot be judged locally instead of rejecting it: one that cannot be
+	// parsed is routed like an opaque token, and one whose iss names a
+	// trusted issuer that publishes no key set goes to that issuer. A JWT
+	// whose iss is not a trusted issuer is refused without a call: no
+	// server is asked about a token it did not issue.
 	IntrospectJWTUnknownIssuer
-	// IntrospectJWTAlways introspects every JWT after it validated locally,
-	// so a revocation takes effect as soon as the cached answer expires.
+	// IntrospectJWTAlways introspects every JWT at its issuer after it
+	// validated locally, so a revocation takes effect as soon as the
+	// cached answer expires. Issuers that do not introspect are not asked.
 	IntrospectJWTAlways
 )
 
-// IntrospectionConfig configures the opaque-token path (RFC 7662).
-// Introspection is on when ClientID, BearerToken or AuthMethod is set.
+// IntrospectionConfig configures the opaque-token path (RFC 7662) of one
+// issuer, or, as Config.Introspection, the defaults and the credentials of
+// the guard. Introspection is on when ClientID, BearerToken or AuthMethod
+// is set.
+//
+// Credentials belong to one authorization server. Those of
+// Config.Introspection (Endpoint, AuthMethod, ClientID, ClientSecret,
+// BearerToken, and with them SendTokenTypeHint, TokenPrefixes and
+// SignedResponses) belong to one issuer: the primary one (Config.Issuer, or
+// the one authorization server the resource metadata names), or, with no
+// primary issuer, the only Config.Issuers entry without an Introspection
+// of its own. New refuses a configuration in which that is not exactly one
+// issuer. Another issuer introspects only with its own
+// TrustedIssuer.Introspection. MaxTTL, NegativeTTL, MaxConcurrent and JWTs
+// are defaults for every issuer; CacheCapacity is guard-wide.
 type IntrospectionConfig struct {
 	// Endpoint is the introspection endpoint. It defaults to the
-	// introspection_endpoint of the first trusted authorization server that
-	// announces one.
+	// introspection_endpoint of the issuer's own metadata.
 	Endpoint string
 	// AuthMethod is "client_secret_basic", "client_secret_post", "bearer"
-	// or "none". It defaults to what the server announces, preferring
+	// or "none". It defaults to what the issuer announces, preferring
 	// client_secret_basic.
 	AuthMethod string
-	// ClientID and ClientSecret are this resource server's credentials.
+	// ClientID and ClientSecret are this resource server's credentials at
+	// the issuer.
 	ClientID, ClientSecret string
 	// BearerToken is a static token for AuthMethod "bearer". With "bearer"
 	// and no BearerToken, a token is obtained with the client_credentials
-	// grant from the server's token_endpoint and refreshed before expiry.
+	// grant from the issuer's token_endpoint and refreshed before expiry.
 	BearerToken string
 	// SendTokenTypeHint sends token_type_hint=access_token. Off by default:
 	// some servers reject parameters they do not know.
 	SendTokenTypeHint bool
+	// TokenPrefixes route opaque tokens when several issuers introspect: a
+	// token that starts with one of them (such as Ory's "ory_at_") goes to
+	// this issuer, and a token that starts with no issuer's prefix goes
+	// nowhere (401, no call). With prefixes, an issuer is sent no other
+	// opaque token, even when it is the only one that introspects. Prefixes
+	// of two issuers may not overlap, and Config.RouteOpaque cannot be set
+	// with them. The zero value means none.
+	TokenPrefixes []string
+	// SignedResponses asks for signed introspection answers (RFC 9701,
+	// Accept: application/token-introspection+jwt) and verifies them with
+	// the issuer's own key set; a plain JSON answer is then refused. The
+	// issuer must publish a key set and ClientID must be set (the answer's
+	// aud). Off by default.
+	SignedResponses bool
 	// JWTs says when JWT-shaped tokens are introspected. The zero value
-	// means never.
+	// means never. IntrospectJWTUnknownIssuer is guard-wide: it can be set
+	// only in Config.Introspection.
 	JWTs JWTIntrospection
 
-	// CacheCapacity bounds the number of cached answers. Zero means 10,000.
+	// CacheCapacity bounds the number of cached answers, across issuers.
+	// Zero means 10,000. Only in Config.Introspection.
 	CacheCapacity int
 	// MaxTTL caps how long an active answer is cached; the token's exp caps
 	// it further. Zero means 5 minutes. Revocation takes effect within it.
 	MaxTTL time.Duration
 	// NegativeTTL is how long an inactive answer is cached. Zero means 30s.
 	NegativeTTL time.Duration
-	// MaxConcurrent bounds introspection calls in flight at once; requests
-	// past it get 503. Zero means no bound.
+	// MaxConcurrent bounds introspection calls in flight at once to the
+	// issuer; requests past it get 503. Zero means no bound.
 	MaxConcurrent int
 }
 
@@ -72,23 +105,30 @@ func (c IntrospectionConfig) enabled() bool {
 // maxRetryAfter bounds how long a server's Retry-After holds calls back.
 const maxRetryAfter = 5 * time.Minute
 
-// introspector is the guard's opaque-token path: a client, a cache keyed
-// by SHA-256 of the token, and a flight group so that concurrent requests
-// with one uncached token make one call.
+// introspection is what the introspectors of one guard share: the answer
+// cache, keyed by SHA-256 of the token and the issuer that answered, and
+// the call counter.
+type introspection struct {
+	cache *cache.LRU[*cached]
+	calls atomic.Int64
+}
+
+// introspector is one issuer's opaque-token path: a client bound to that
+// issuer's endpoint and credentials, and a flight group so that concurrent
+// requests with one uncached token make one call.
 type introspector struct {
+	issuer      string // the issuer whose endpoint this is; answers are credited to it
 	client      *introspect.Client
-	cache       *cache.LRU[*cached]
+	shared      *introspection
 	flights     singleflight.Group
 	sem         *semaphore.Weighted
 	maxTTL      time.Duration
 	negativeTTL time.Duration
 	now         func() time.Time
-	issuer      string // the issuer whose endpoint this is
 	// blockedUntil (unix nanoseconds) holds calls back after the server
 	// asked for it with 429/503 Retry-After, so a burst of new tokens does
 	// not keep hitting a server that is already refusing.
 	blockedUntil atomic.Int64
-	calls        atomic.Int64
 }
 
 // cached is one introspection answer; p is nil for an inactive token.
@@ -96,7 +136,9 @@ type cached struct {
 	p *Principal
 }
 
-func newIntrospector(g *Guard, ic IntrospectionConfig, md *discovery.ServerMetadata, issuers []string) (*introspector, error) {
+// newIntrospector builds the introspection client of iss from ic and the
+// issuer's own metadata: nothing of another issuer's is used.
+func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig) (*introspector, error) {
 	cfg := introspect.Config{
 		Endpoint:          ic.Endpoint,
 		AuthMethod:        introspect.AuthMethod(ic.AuthMethod),
@@ -104,17 +146,18 @@ func newIntrospector(g *Guard, ic IntrospectionConfig, md *discovery.ServerMetad
 		ClientSecret:      ic.ClientSecret,
 		BearerToken:       ic.BearerToken,
 		SendTokenTypeHint: ic.SendTokenTypeHint,
-		TrustedIssuers:    issuers,
-		Audience:          g.audience,
+		// An answer speaks for the issuer whose endpoint gave it, or for
+		// nobody.
+		TrustedIssuers:    []string{iss.id},
 		HTTPClient:        g.cfg.HTTPClient,
 		Timeout:           g.cfg.FetchTimeout,
 		InsecureAllowHTTP: g.cfg.InsecureAllowHTTP,
 		Now:               g.cfg.Now,
 	}
-	if g.cfg.InsecureSkipAudienceCheck {
-		cfg.Audience = ""
+	if !iss.skipAudience {
+		cfg.Audiences = iss.audiences
 	}
-	if md != nil {
+	if md := iss.meta; md != nil {
 		if cfg.Endpoint == "" {
 			cfg.Endpoint = md.IntrospectionEndpoint
 		}
@@ -127,21 +170,26 @@ func newIntrospector(g *Guard, ic IntrospectionConfig, md *discovery.ServerMetad
 		}
 	}
 	if cfg.Endpoint == "" {
-		return nil, errors.New("tokenguard: introspection is configured but no endpoint is known: set Introspection.Endpoint")
+		return nil, fmt.Errorf("tokenguard: issuer %s introspects but announces no introspection_endpoint: set Endpoint in its introspection config", iss.id)
+	}
+	if ic.SignedResponses {
+		if iss.keys == nil {
+			return nil, fmt.Errorf("tokenguard: issuer %s: SignedResponses needs the issuer's key set, and it publishes none", iss.id)
+		}
+		cfg.ResponseKeys = iss.keys
+		cfg.ResponseIssuer = iss.id
 	}
 	client, err := introspect.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("tokenguard: %w", err)
+		return nil, fmt.Errorf("tokenguard: issuer %s: %w", iss.id, err)
 	}
 	in := &introspector{
+		issuer:      iss.id,
 		client:      client,
-		cache:       cache.New[*cached](cache.Options{Capacity: ic.CacheCapacity, Now: g.now}),
+		shared:      g.introspection,
 		maxTTL:      ic.MaxTTL,
 		negativeTTL: ic.NegativeTTL,
 		now:         g.now,
-	}
-	if md != nil {
-		in.issuer = md.Issuer
 	}
 	if in.maxTTL <= 0 {
 		in.maxTTL = 5 * time.Minute
@@ -155,16 +203,18 @@ func newIntrospector(g *Guard, ic IntrospectionConfig, md *discovery.ServerMetad
 	return in, nil
 }
 
-// introspect judges an opaque (or, by policy, JWT) token through the
-// cache; key is tokenKey(token).
-func (g *Guard) introspect(ctx context.Context, token, key string) (*Principal, *Error) {
-	in := g.introspector
-	if c, ok := in.cache.Get(ctx, key); ok {
+// introspect judges an opaque (or, by policy, JWT) token at in's issuer,
+// through the cache; hash is tokenKey(token).
+func (g *Guard) introspect(ctx context.Context, in *introspector, token, hash string) (*Principal, *Error) {
+	// The issuer is part of the key: an answer one issuer gave is never
+	// taken for another's.
+	key := hash + in.issuer
+	if c, ok := in.shared.cache.Get(ctx, key); ok {
 		return in.judge(c)
 	}
 	if until := in.blockedUntil.Load(); until != 0 {
 		if wait := time.Unix(0, until).Sub(in.now()); wait > 0 {
-			return nil, errUnavailable(wait, errors.New("introspection held back: the authorization server asked to retry later"))
+			return nil, errUnavailable(wait, fmt.Errorf("introspection at %s held back: the authorization server asked to retry later", in.issuer))
 		}
 	}
 	// The flight runs on the guard's context, not the first caller's, so
@@ -179,32 +229,33 @@ func (g *Guard) introspect(ctx context.Context, token, key string) (*Principal, 
 		}
 		return in.judge(res.Val.(*cached))
 	case <-ctx.Done():
-		return nil, errUnavailable(time.Second, fmt.Errorf("waiting for introspection: %w", ctx.Err()))
+		return nil, errUnavailable(time.Second, fmt.Errorf("waiting for introspection at %s: %w", in.issuer, ctx.Err()))
 	}
 }
 
 // call makes one introspection request and caches a definite answer. Its
 // error is always an *Error.
 func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (any, error) {
+	c := in.shared.cache
 	// A flight that started just after another one cached the answer must
 	// not call again.
-	if c, ok := in.cache.Get(ctx, key); ok {
-		return c, nil
+	if v, ok := c.Get(ctx, key); ok {
+		return v, nil
 	}
 	if in.sem != nil {
 		if !in.sem.TryAcquire(1) {
-			return nil, errUnavailable(time.Second, errors.New("introspection concurrency limit reached"))
+			return nil, errUnavailable(time.Second, fmt.Errorf("introspection concurrency limit of %s reached", in.issuer))
 		}
 		defer in.sem.Release(1)
 	}
-	in.calls.Add(1)
+	in.shared.calls.Add(1)
 	res, err := in.client.Introspect(ctx, token)
 	if err != nil {
 		var te *introspect.TokenError
 		if errors.As(err, &te) {
 			// A definite "not acceptable here": cache it like an inactive answer.
-			in.cache.Set(ctx, key, &cached{}, in.negativeTTL)
-			return nil, errInvalidToken(te.Reason, err)
+			c.Set(ctx, key, &cached{}, in.negativeTTL)
+			return nil, errInvalidToken(te.Reason, fmt.Errorf("introspection at %s: %w", in.issuer, err))
 		}
 		var ue *introspect.UpstreamError
 		retry := time.Duration(0)
@@ -222,13 +273,15 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		return nil, errUnavailable(retry, err)
 	}
 	if !res.Active {
-		in.cache.Set(ctx, key, &cached{}, in.negativeTTL)
+		c.Set(ctx, key, &cached{}, in.negativeTTL)
 		return &cached{}, nil
 	}
 	p := &Principal{
 		Subject:  res.Subject,
 		ClientID: res.ClientID,
-		Issuer:   res.Issuer,
+		// The client checked that iss is absent or this issuer: either
+		// way, this issuer vouched for the token.
+		Issuer:   in.issuer,
 		Audience: res.Audience,
 		Scopes:   g.scopesFrom(res.Raw, mergeScopes(res.Scope, nil)),
 		Expiry:   res.Expiry,
@@ -238,9 +291,6 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		claims:   res.Raw,
 		guard:    g,
 	}
-	if p.Issuer == "" {
-		p.Issuer = in.issuer
-	}
 	// Cached until exp (at most MaxTTL), plus NegativeTTL past exp: a
 	// client that keeps sending a token after it expired is then told so
 	// from the cache, not with another call. judge checks exp on every hit.
@@ -248,9 +298,9 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	if !p.Expiry.IsZero() {
 		ttl = min(ttl, p.Expiry.Sub(in.now())+in.negativeTTL)
 	}
-	c := &cached{p: p}
-	in.cache.Set(ctx, key, c, ttl)
-	return c, nil
+	v := &cached{p: p}
+	c.Set(ctx, key, v, ttl)
+	return v, nil
 }
 
 // judge turns a cached answer into the request's outcome. exp is checked
@@ -269,7 +319,7 @@ func (in *introspector) judge(c *cached) (*Principal, *Error) {
 
 // IntrospectionStats reports the opaque-token path's counters.
 type IntrospectionStats struct {
-	// Calls is the number of requests made to the introspection endpoint.
+	// Calls is the number of requests made to introspection endpoints.
 	Calls int64
 	// Hits, Misses and Evictions are the answer cache's counters.
 	Hits, Misses, Evictions uint64
@@ -277,10 +327,10 @@ type IntrospectionStats struct {
 	Entries int
 }
 
-// IntrospectionStats returns the counters of the opaque-token path; zero
-// when introspection is off.
+// IntrospectionStats returns the counters of the opaque-token path, over
+// every issuer; zero when no issuer introspects.
 func (g *Guard) IntrospectionStats() IntrospectionStats {
-	in := g.introspector
+	in := g.introspection
 	if in == nil {
 		return IntrospectionStats{}
 	}

@@ -326,11 +326,19 @@ func TestIntrospectUnknownIssuerPolicy(t *testing.T) {
 	if w := call(h, "Bearer "+as.Mint(nil)); w.Code != 404 || as.Requests("introspect") != 0 {
 		t.Fatalf("trusted JWT: %d, %d calls", w.Code, as.Requests("introspect"))
 	}
-	// A JWT this server issued under another iss name (it introspects it as
-	// its own): local validation cannot place it, introspection decides.
+	// A JWT under another iss name is refused without a call, even if
+	// this server would vouch for it: a server is asked only about tokens
+	// of its own issuer.
 	foreign := as.Mint(oauthtest.Claims{"iss": "https://legacy.example"})
-	if w := call(h, "Bearer "+foreign); as.Requests("introspect") != 1 || w.Code == 200 {
-		t.Errorf("JWT of an unknown issuer: %d, %d calls", w.Code, as.Requests("introspect"))
+	w := call(h, "Bearer "+foreign)
+	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "untrusted issuer"); w.Code != 401 || got != want || as.Requests("introspect") != 0 {
+		t.Errorf("JWT of an unknown issuer: %d %s, %d calls", w.Code, got, as.Requests("introspect"))
+	}
+	// A JWS that cannot be parsed names no issuer: it is routed like an
+	// opaque token, to the one issuer that introspects.
+	w = call(h, "Bearer eyJhbGciOg.e30.c2ln")
+	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "token is not active"); w.Code != 401 || got != want || as.Requests("introspect") != 1 {
+		t.Errorf("unparseable JWS: %d %s, %d calls", w.Code, got, as.Requests("introspect"))
 	}
 	// A bad signature by a trusted issuer is not a reason to introspect.
 	tampered := as.Mint(nil)

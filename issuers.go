@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,53 +17,123 @@ import (
 	"github.com/tokenguard/tokenguard/discovery"
 	"github.com/tokenguard/tokenguard/internal/fetch"
 	ijws "github.com/tokenguard/tokenguard/internal/jws"
+	"github.com/tokenguard/tokenguard/jwks"
 )
 
 // TrustedIssuer is an authorization server trusted beside (or instead of)
-// those the resource metadata names, with its own policy.
+// those the resource metadata names, with its own policy. An issuer is the
+// unit of trust: its keys verify only its tokens, its introspection endpoint
+// is asked only about tokens routed to it and gets only its credentials,
+// and its answers are checked against its own audiences.
 type TrustedIssuer struct {
 	// Issuer is the issuer identifier, compared exactly. It may instead be
 	// a pattern with one "*" standing for one path segment or one host label
 	// (letters, digits, '-' and '_'), such as
 	// "https://login.example.com/*/v2.0" for a server with an issuer per
 	// tenant: issuers that match are discovered (RFC 8414) on first use.
-	// Nothing outside the pattern is ever fetched.
+	// Nothing outside the pattern is ever fetched. Each issuer or pattern
+	// may be listed once; an entry naming an issuer that discovery also
+	// finds gives that issuer this policy.
 	Issuer string
 	// JWKSURL skips discovery for an exact Issuer.
 	JWKSURL string
-	// Audience is the aud this issuer's tokens must carry. It defaults to
-	// Config.Audience (or the resource).
+	// Audience is the aud this issuer's tokens must carry: a JWT's aud and
+	// an introspection answer's aud (when the answer has one) must contain
+	// Audience or one of Audiences. With neither, it defaults to
+	// Config.Audience (or the resource); set here, it wins over every
+	// guard-wide default, Config.InsecureSkipAudienceCheck included.
 	Audience string
+	// Audiences are further accepted audiences, any one of which will do.
+	Audiences []string
+	// InsecureSkipAudienceCheck accepts this issuer's tokens for any
+	// audience. It cannot be combined with Audience or Audiences.
+	InsecureSkipAudienceCheck bool
 	// Algorithms is this issuer's allow-list. It defaults to
 	// Config.Algorithms.
 	Algorithms []string
+	// Leeway is the clock skew allowed on this issuer's exp, nbf and iat.
+	// Zero means Config.Leeway; a negative value means none.
+	Leeway time.Duration
 	// Introspect says whether this issuer's JWTs are also introspected
-	// after they validate locally. It defaults to Config.Introspection.JWTs.
+	// after they validate locally. It defaults to the JWTs setting of the
+	// issuer's introspection (Introspection, or Config.Introspection).
 	Introspect IssuerIntrospection
+	// Introspection gives this issuer its own introspection client: its
+	// credentials, endpoint and auth method, sent to no other server. The
+	// endpoint, the auth methods and the token endpoint default to this
+	// issuer's own metadata; MaxTTL, NegativeTTL, MaxConcurrent and JWTs
+	// default to Config.Introspection's, and nothing else is inherited
+	// (CacheCapacity is guard-wide and cannot be set here). Nil means the
+	// issuer introspects only if it owns Config.Introspection (see there).
+	Introspection *IntrospectionConfig
 }
 
-// IssuerIntrospection is a per-issuer override of Config.Introspection.JWTs.
+// IssuerIntrospection is a per-issuer override of the JWTs setting of
+// the issuer's introspection.
 type IssuerIntrospection int
 
 const (
-	// IssuerIntrospectDefault follows Config.Introspection.JWTs.
+	// IssuerIntrospectDefault follows the JWTs setting of the issuer's
+	// introspection (TrustedIssuer.Introspection, or Config.Introspection).
 	IssuerIntrospectDefault IssuerIntrospection = iota
 	// IssuerIntrospectOn introspects every JWT of the issuer after it
-	// validated locally, so a revocation there takes effect at once.
+	// validated locally, so a revocation there takes effect at once. The
+	// issuer must introspect.
 	IssuerIntrospectOn
 	// IssuerIntrospectOff never introspects the issuer's JWTs.
 	IssuerIntrospectOff
 )
 
+// issuerSpec is the policy New resolved for one trusted issuer or pattern:
+// every default applied, every conflict refused.
+type issuerSpec struct {
+	id             string // the issuer, or the pattern
+	jwksURL        string
+	audiences      []string // empty only with skipAudience
+	skipAudience   bool
+	algs           map[string]bool
+	leeway         time.Duration
+	introspection  *IntrospectionConfig // nil: the issuer does not introspect
+	introspectJWTs bool
+}
+
+// issuer is one trusted authorization server and everything that judges
+// its tokens.
+type issuer struct {
+	id           string
+	keys         *jwks.Set                 // nil for an introspection-only server
+	meta         *discovery.ServerMetadata // nil when JWKSURL was given
+	audiences    []string
+	skipAudience bool
+	algs         map[string]bool
+	leeway       time.Duration
+	// introspectJWTs says whether a JWT it verified is also introspected.
+	introspectJWTs bool
+	intro          *introspector // nil when the issuer does not introspect
+}
+
+// acceptsAudience applies the issuer's audience policy to a token's aud.
+func (iss *issuer) acceptsAudience(aud []string) bool {
+	if iss.skipAudience {
+		return true
+	}
+	for _, a := range iss.audiences {
+		if slices.Contains(aud, a) {
+			return true
+		}
+	}
+	return false
+}
+
 // issuerPattern is a compiled TrustedIssuer with a "*".
 type issuerPattern struct {
 	prefix, suffix string
-	policy         TrustedIssuer
+	spec           issuerSpec
 }
 
 // compilePattern validates a pattern: one "*", and with "*" replaced by a
 // label it must be a usable issuer URL.
-func compilePattern(ti TrustedIssuer, allowInsecure bool) (issuerPattern, error) {
+func compilePattern(ti TrustedIssuer, spec issuerSpec, allowInsecure bool) (issuerPattern, error) {
 	prefix, suffix, _ := strings.Cut(ti.Issuer, "*")
 	if strings.Contains(suffix, "*") {
 		return issuerPattern{}, fmt.Errorf("issuer pattern %q has more than one *", ti.Issuer)
@@ -77,7 +148,7 @@ func compilePattern(ti TrustedIssuer, allowInsecure bool) (issuerPattern, error)
 	if !strings.HasPrefix(ti.Issuer, u.Scheme+"://") || u.RawQuery != "" {
 		return issuerPattern{}, fmt.Errorf("issuer pattern %q: the scheme must be literal and there can be no query", ti.Issuer)
 	}
-	return issuerPattern{prefix: prefix, suffix: suffix, policy: ti}, nil
+	return issuerPattern{prefix: prefix, suffix: suffix, spec: spec}, nil
 }
 
 // match reports whether iss is the pattern with "*" replaced by one label.
@@ -130,13 +201,14 @@ func newDynamicIssuers(patterns []issuerPattern, max int) *dynamicIssuers {
 	return d
 }
 
-func (d *dynamicIssuers) policyFor(id string) (TrustedIssuer, bool) {
+// specFor returns the policy of the first pattern id matches.
+func (d *dynamicIssuers) specFor(id string) (issuerSpec, bool) {
 	for _, p := range d.patterns {
 		if p.match(id) {
-			return p.policy, true
+			return p.spec, true
 		}
 	}
-	return TrustedIssuer{}, false
+	return issuerSpec{}, false
 }
 
 // lookup returns the issuer for id, discovering it if it matches a
@@ -147,7 +219,7 @@ func (g *Guard) lookupDynamic(ctx context.Context, id string) (*issuer, *Error) 
 	if iss, ok := d.live.Get(id); ok {
 		return iss, nil
 	}
-	policy, ok := d.policyFor(id)
+	spec, ok := d.specFor(id)
 	if !ok {
 		return nil, nil
 	}
@@ -165,7 +237,7 @@ func (g *Guard) lookupDynamic(ctx context.Context, id string) (*issuer, *Error) 
 			return nil, errUnavailable(time.Second, errors.New("too many issuer discoveries in flight"))
 		}
 		defer d.slots.Release(1)
-		iss, e := g.discoverIssuer(id, policy)
+		iss, e := g.discoverIssuer(id, spec)
 		if e != nil {
 			if e.Status != 503 {
 				d.failed.Set(context.Background(), id, e, time.Minute)
@@ -188,22 +260,20 @@ func (g *Guard) lookupDynamic(ctx context.Context, id string) (*issuer, *Error) 
 
 // discoverIssuer runs RFC 8414 discovery and the first key fetch for a
 // pattern-matched issuer, on the Guard's lifetime context.
-func (g *Guard) discoverIssuer(id string, policy TrustedIssuer) (*issuer, *Error) {
+func (g *Guard) discoverIssuer(id string, spec issuerSpec) (*issuer, *Error) {
 	timeout := g.cfg.FetchTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, 2*timeout)
 	defer cancel()
-	iss, err := g.newIssuer(ctx, g.discoveryClient(), id, "", policy)
+	spec.id = id
+	iss, err := g.newIssuer(ctx, g.discoveryClient(), spec)
 	if err != nil {
 		if errors.Is(err, discovery.ErrNotFound) || errors.Is(err, discovery.ErrIssuerMismatch) || errors.Is(err, fetch.ErrInsecureURL) {
 			return nil, errInvalidToken("untrusted issuer", err)
 		}
 		return nil, errUnavailable(g.retryAfter, err)
-	}
-	if iss.keys == nil {
-		return nil, errInvalidToken("untrusted issuer", fmt.Errorf("issuer %s has no key set", quote(id)))
 	}
 	return iss, nil
 }

@@ -46,14 +46,15 @@ func readOnlyBytes(s string) []byte {
 }
 
 // verifiedJWT is verifyJWT behind the verified-token cache; key is
-// tokenKey(token) when the cache is on.
-func (g *Guard) verifiedJWT(ctx context.Context, token, key string) (*Principal, *Error) {
+// tokenKey(token) when the cache is on. It also returns the issuer that
+// vouched for the token.
+func (g *Guard) verifiedJWT(ctx context.Context, token, key string) (*Principal, *issuer, *Error) {
 	if g.tokens == nil {
 		if e := checkSyntax(token); e != nil {
-			return nil, e
+			return nil, nil, e
 		}
-		p, _, e := g.verifyJWT(ctx, token)
-		return p, e
+		p, by, e := g.verifyJWT(ctx, token)
+		return p, by.iss, e
 	}
 	// An entry counts only while its key set could still vouch for it: past
 	// MaxKeyStaleness, or for a set closed with its pattern issuer, the
@@ -61,31 +62,31 @@ func (g *Guard) verifiedJWT(ctx context.Context, token, key string) (*Principal,
 	// discovery).
 	if v, ok := g.tokens.Get(ctx, key); ok {
 		if now := g.now(); v.iss.keys.Usable(now) == nil {
-			if !now.Before(v.p.Expiry.Add(g.leeway)) {
-				return nil, errInvalidToken("token expired", errors.New("exp "+v.p.Expiry.UTC().String()+" (cached token)"))
+			if !now.Before(v.p.Expiry.Add(v.iss.leeway)) {
+				return nil, nil, errInvalidToken("token expired", errors.New("exp "+v.p.Expiry.UTC().String()+" (cached token)"))
 			}
 			// A copy, so a handler that changes its Principal cannot change
 			// the next request's.
-			return v.p.clone(), nil
+			return v.p.clone(), v.iss, nil
 		}
 	}
 	// Checked only now: a token found above passed it when cached.
 	if e := checkSyntax(token); e != nil {
-		return nil, e
+		return nil, nil, e
 	}
 	p, by, e := g.verifyJWT(ctx, token)
 	if e != nil {
-		return nil, e
+		return nil, nil, e
 	}
 	// Cached until exp (plus leeway), as a copy: p goes to a handler, which
 	// may change it.
-	g.tokens.Set(ctx, key, &verifiedToken{p: p.clone(), voucher: by}, p.Expiry.Add(g.leeway).Sub(g.now()))
+	g.tokens.Set(ctx, key, &verifiedToken{p: p.clone(), voucher: by}, p.Expiry.Add(by.iss.leeway).Sub(g.now()))
 	if !by.iss.keys.Has(by.thumbprint) {
 		// A refresh dropped the key after it verified this token and
 		// purged the key's tokens before the entry above was stored.
 		g.tokens.Delete(ctx, key)
 	}
-	return p, nil
+	return p, by.iss, nil
 }
 
 // forgetRemovedKeys drops the cached tokens of iss whose key is not in

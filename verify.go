@@ -3,7 +3,6 @@ package tokenguard
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -30,56 +29,48 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		if e := checkSyntax(token); e != nil {
 			return nil, e
 		}
-		// Opaque tokens and JWEs go to introspection when one is configured.
-		if g.introspector == nil {
-			return nil, errInvalidToken("token is not a JWT", errors.New("token is not a JWS compact serialization and no introspection endpoint is configured"))
+		// Opaque tokens and JWEs go to introspection at the issuer the
+		// route names, and only there.
+		if g.introspection == nil {
+			return nil, errInvalidToken("token is not a JWT", errors.New("token is not a JWS compact serialization and no issuer introspects"))
 		}
-		return g.introspect(ctx, token, tokenKey(token))
+		iss, e := g.routeOpaque(ctx, token)
+		if e != nil {
+			return nil, e
+		}
+		return g.introspect(ctx, iss.intro, token, tokenKey(token))
 	}
 	var key string // SHA-256 of the token, when a cache needs it
-	if g.tokens != nil || g.introspector != nil {
+	if g.tokens != nil || g.introspection != nil {
 		key = tokenKey(token)
 	}
-	p, e := g.verifiedJWT(ctx, token, key)
-	if g.introspector == nil {
-		return p, e
-	}
+	p, by, e := g.verifiedJWT(ctx, token, key)
 	if e != nil {
-		if e.introspectable && g.cfg.Introspection.JWTs == IntrospectJWTUnknownIssuer {
-			return g.introspect(ctx, token, key)
+		if e.introspectable && g.introspection != nil && g.cfg.Introspection.JWTs == IntrospectJWTUnknownIssuer {
+			at := e.introspectAt
+			if at == nil {
+				// Unparseable, so it names no issuer: routed like an
+				// opaque token, or refused as it was.
+				var re *Error
+				if at, re = g.routeOpaque(ctx, token); re != nil {
+					return nil, e
+				}
+			}
+			if at.intro != nil {
+				return g.introspect(ctx, at.intro, token, key)
+			}
 		}
 		return nil, e
 	}
-	if g.introspectsJWTsOf(p.Issuer) {
-		// Local checks passed; the server has the last word (revocation).
-		if _, e := g.introspect(ctx, token, key); e != nil {
+	if by.introspectJWTs {
+		// Local checks passed; the issuer that signed it has the last word
+		// (revocation). by is the issuer that verified the token, even if
+		// a pattern issuer has left the LRU since.
+		if _, e := g.introspect(ctx, by.intro, token, key); e != nil {
 			return nil, e
 		}
 	}
 	return p, nil
-}
-
-// introspectsJWTsOf applies the per-issuer introspection policy, falling
-// back to Config.Introspection.JWTs.
-func (g *Guard) introspectsJWTsOf(id string) bool {
-	iss, ok := g.issuers[id]
-	policy := IssuerIntrospectDefault
-	if ok {
-		policy = iss.introspect
-	} else if g.dynamic != nil {
-		// The pattern's policy, not the LRU's entry: the issuer that
-		// verified the token may have been evicted since.
-		if ti, ok := g.dynamic.policyFor(id); ok {
-			policy = ti.Introspect
-		}
-	}
-	switch policy {
-	case IssuerIntrospectOn:
-		return true
-	case IssuerIntrospectOff:
-		return false
-	}
-	return g.cfg.Introspection.JWTs == IntrospectJWTAlways
 }
 
 // verifyJWT applies RFC 8725 and RFC 9068: the header first, then the
@@ -121,9 +112,14 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		}
 		ok = iss != nil
 	}
-	if !ok || iss.keys == nil {
-		e := errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer with a key set"))
-		e.introspectable = true
+	if !ok {
+		// Never introspected: no server is asked about a token it did not
+		// issue, and the token's iss is all that says who did.
+		return nil, voucher{}, errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer"))
+	}
+	if iss.keys == nil {
+		e := errInvalidToken("untrusted issuer", errors.New("issuer "+quote(c.Issuer)+" publishes no key set"))
+		e.introspectable, e.introspectAt = true, iss
 		return nil, voucher{}, e
 	}
 	if !iss.algs[h.Alg] {
@@ -151,17 +147,18 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 	if !c.HasExpiry {
 		return nil, voucher{}, errInvalidToken("token has no expiry", errors.New("exp claim missing"))
 	}
-	if !now.Before(c.Expiry.Add(g.leeway)) {
+	leeway := iss.leeway
+	if !now.Before(c.Expiry.Add(leeway)) {
 		return nil, voucher{}, errInvalidToken("token expired", errors.New("exp "+c.Expiry.UTC().String()))
 	}
-	if !c.NotBefore.IsZero() && now.Add(g.leeway).Before(c.NotBefore) {
+	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
 		return nil, voucher{}, errInvalidToken("token not yet valid", errors.New("nbf "+c.NotBefore.UTC().String()))
 	}
-	if !c.IssuedAt.IsZero() && now.Add(g.leeway).Before(c.IssuedAt) {
+	if !c.IssuedAt.IsZero() && now.Add(leeway).Before(c.IssuedAt) {
 		return nil, voucher{}, errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
 	}
-	if !g.cfg.InsecureSkipAudienceCheck && !slices.Contains(c.Audience, iss.audience) {
-		return nil, voucher{}, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(iss.audience)))
+	if !iss.acceptsAudience(c.Audience) {
+		return nil, voucher{}, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(strings.Join(iss.audiences, " or "))))
 	}
 
 	p := &Principal{

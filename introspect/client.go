@@ -21,21 +21,21 @@ import (
 // client_credentials token fetch finishes (within Timeout) for the callers
 // still waiting on it when the caller that started it gives up.
 type Client struct {
-	endpoint string
-	method   AuthMethod
-	id       string
-	secret   string
-	bearer   string       // static bearer token
-	tokens   *tokenSource // client_credentials bearer token
-	hint     bool
-	issuers  []string
-	audience string
-	keys     *jwks.Set
-	respIss  string
-	hc       *http.Client
-	timeout  time.Duration
-	maxBytes int64
-	now      func() time.Time
+	endpoint  string
+	method    AuthMethod
+	id        string
+	secret    string
+	bearer    string       // static bearer token
+	tokens    *tokenSource // client_credentials bearer token
+	hint      bool
+	issuers   []string
+	audiences []string
+	keys      *jwks.Set
+	respIss   string
+	hc        *http.Client
+	timeout   time.Duration
+	maxBytes  int64
+	now       func() time.Time
 }
 
 // AuthMethod returns the client authentication in use, as given or as New

@@ -88,12 +88,13 @@ type Config struct {
 	// TokenError. A response without iss is accepted. The zero value
 	// accepts any iss (the endpoint is trusted to speak for itself).
 	TrustedIssuers []string
-	// Audience, when set, must be one of an active response's aud values
-	// (aud a string or an array of strings); otherwise the response is a
-	// TokenError. A response without aud is accepted: RFC 7662 makes aud
-	// optional and many servers omit it, and the server that issued the
-	// token is the one vouching for it. The zero value skips the check.
-	Audience string
+	// Audiences, when non-empty, are the accepted audiences: an active
+	// response's aud (a string or an array of strings) must contain at
+	// least one of them; otherwise the response is a TokenError. A response
+	// without aud is accepted: RFC 7662 makes aud optional and many servers
+	// omit it, and the server that issued the token is the one vouching for
+	// it. The zero value skips the check.
+	Audiences []string
 
 	// ResponseKeys, when set, asks for signed JWT responses (RFC 9701,
 	// Accept: application/token-introspection+jwt) and verifies them with
@@ -145,19 +146,19 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		endpoint: cfg.Endpoint,
-		method:   method,
-		id:       cfg.ClientID,
-		secret:   cfg.ClientSecret,
-		hint:     cfg.SendTokenTypeHint,
-		issuers:  slices.Clone(cfg.TrustedIssuers),
-		audience: cfg.Audience,
-		keys:     cfg.ResponseKeys,
-		respIss:  cfg.ResponseIssuer,
-		hc:       noRedirects(cfg.HTTPClient),
-		timeout:  cfg.Timeout,
-		maxBytes: cfg.MaxBytes,
-		now:      cfg.Now,
+		endpoint:  cfg.Endpoint,
+		method:    method,
+		id:        cfg.ClientID,
+		secret:    cfg.ClientSecret,
+		hint:      cfg.SendTokenTypeHint,
+		issuers:   slices.Clone(cfg.TrustedIssuers),
+		audiences: slices.Clone(cfg.Audiences),
+		keys:      cfg.ResponseKeys,
+		respIss:   cfg.ResponseIssuer,
+		hc:        noRedirects(cfg.HTTPClient),
+		timeout:   cfg.Timeout,
+		maxBytes:  cfg.MaxBytes,
+		now:       cfg.Now,
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout

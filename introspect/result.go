@@ -124,8 +124,8 @@ func (c *Client) validate(r *Result) error {
 	if r.Issuer != "" && len(c.issuers) > 0 && !slices.Contains(c.issuers, r.Issuer) {
 		return &TokenError{Reason: "untrusted issuer", Detail: "iss " + quote(r.Issuer)}
 	}
-	if c.audience != "" && r.Audience != nil && !slices.Contains(r.Audience, c.audience) {
-		return &TokenError{Reason: "token not meant for this resource", Detail: "aud " + quote(strings.Join(r.Audience, " ")) + " lacks " + quote(c.audience)}
+	if len(c.audiences) > 0 && r.Audience != nil && !slices.ContainsFunc(r.Audience, func(a string) bool { return slices.Contains(c.audiences, a) }) {
+		return &TokenError{Reason: "token not meant for this resource", Detail: "aud " + quote(strings.Join(r.Audience, " ")) + " lacks " + quote(strings.Join(c.audiences, " or "))}
 	}
 	return nil
 }

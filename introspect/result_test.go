@@ -22,7 +22,7 @@ func TestActiveAllFields(t *testing.T) {
 		`,"iat":` + ts(-time.Minute) + `.5,"nbf":` + ts(-time.Minute) + `,"ext":{"tenant":"t-1"}}`
 	srv := server(t, jsonReply(200, "  "+body+"\n"))
 	c := newClient(t, introspect.Config{
-		Endpoint: srv.URL, TrustedIssuers: []string{"https://as.example"}, Audience: "https://api.example",
+		Endpoint: srv.URL, TrustedIssuers: []string{"https://as.example"}, Audiences: []string{"https://api.example"},
 	})
 	r, err := call(t, c)
 	if err != nil {
@@ -67,7 +67,7 @@ func TestResponses(t *testing.T) {
 		{name: "+json media type", body: `{"active":true}`, ctype: "application/token-introspection+json", want: "active"},
 		{name: "no content type", body: `{"active":true}`, ctype: "-", want: "active"},
 		{name: "nulls are absent", body: `{"active":true,"exp":null,"aud":null,"scope":null,"iss":null}`,
-			cfg: introspect.Config{Audience: "https://api.example", TrustedIssuers: []string{"https://as.example"}}, want: "active"},
+			cfg: introspect.Config{Audiences: []string{"https://api.example"}, TrustedIssuers: []string{"https://as.example"}}, want: "active"},
 		{name: "fractional exp", body: `{"active":true,"exp":` + ts(time.Hour) + `.25}`, want: "active",
 			verify: func(t *testing.T, r *introspect.Result) {
 				if want := now.Add(time.Hour + 250*time.Millisecond); !r.Expiry.Equal(want) {
@@ -94,22 +94,26 @@ func TestResponses(t *testing.T) {
 			cfg: introspect.Config{TrustedIssuers: []string{"https://as.example"}}, want: "active"},
 		{name: "issuer unchecked without TrustedIssuers", body: `{"active":true,"iss":"https://any.example"}`, want: "active"},
 		{name: "aud string mismatch", body: `{"active":true,"aud":"https://other.example"}`,
-			cfg: introspect.Config{Audience: "https://api.example"}, want: "token:token not meant for this resource"},
+			cfg: introspect.Config{Audiences: []string{"https://api.example"}}, want: "token:token not meant for this resource"},
 		{name: "aud string match", body: `{"active":true,"aud":"https://api.example"}`,
-			cfg: introspect.Config{Audience: "https://api.example"}, want: "active",
+			cfg: introspect.Config{Audiences: []string{"https://api.example"}}, want: "active",
 			verify: func(t *testing.T, r *introspect.Result) {
 				if !slices.Equal(r.Audience, []string{"https://api.example"}) {
 					t.Errorf("Audience = %q", r.Audience)
 				}
 			}},
 		{name: "aud array contains", body: `{"active":true,"aud":["https://other.example","https://api.example"]}`,
-			cfg: introspect.Config{Audience: "https://api.example"}, want: "active"},
+			cfg: introspect.Config{Audiences: []string{"https://api.example"}}, want: "active"},
 		{name: "aud array lacks", body: `{"active":true,"aud":["https://other.example","https://API.example"]}`,
-			cfg: introspect.Config{Audience: "https://api.example"}, want: "token:token not meant for this resource"},
+			cfg: introspect.Config{Audiences: []string{"https://api.example"}}, want: "token:token not meant for this resource"},
 		{name: "aud empty array", body: `{"active":true,"aud":[]}`,
-			cfg: introspect.Config{Audience: "https://api.example"}, want: "token:token not meant for this resource"},
+			cfg: introspect.Config{Audiences: []string{"https://api.example"}}, want: "token:token not meant for this resource"},
+		{name: "aud matches the second of several", body: `{"active":true,"aud":["https://other.example","https://b.example"]}`,
+			cfg: introspect.Config{Audiences: []string{"https://api.example", "https://b.example"}}, want: "active"},
+		{name: "aud matches none of several", body: `{"active":true,"aud":"https://c.example"}`,
+			cfg: introspect.Config{Audiences: []string{"https://api.example", "https://b.example"}}, want: "token:token not meant for this resource"},
 		{name: "aud absent is accepted", body: `{"active":true}`,
-			cfg: introspect.Config{Audience: "https://api.example"}, want: "active"},
+			cfg: introspect.Config{Audiences: []string{"https://api.example"}}, want: "active"},
 		{name: "refresh token", body: `{"active":true,"token_type":"refresh_token"` + exp + `}`, want: "token:refresh token not accepted"},
 		{name: "refresh token, other case", body: `{"active":true,"token_type":"Refresh_Token"` + exp + `}`, want: "token:refresh token not accepted"},
 
