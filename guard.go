@@ -269,23 +269,29 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 // every configuration in which that is ambiguous).
 func (g *Guard) buildRouter(plan *issuerPlan) {
 	g.router = opaqueRouter{hook: g.cfg.RouteOpaque}
-	var introspecting []*issuer
+	if g.router.hook != nil {
+		return
+	}
+	var unprefixed []*issuer
 	for _, spec := range plan.exact {
 		iss := g.issuers[spec.id]
 		if iss.intro == nil {
 			continue
 		}
-		introspecting = append(introspecting, iss)
+		if len(spec.introspection.TokenPrefixes) == 0 {
+			unprefixed = append(unprefixed, iss)
+		}
 		for _, p := range spec.introspection.TokenPrefixes {
 			g.router.prefixes = append(g.router.prefixes, routePrefix{prefix: p, iss: iss})
 		}
 	}
-	patternsIntrospect := false
 	for _, p := range plan.patterns {
-		patternsIntrospect = patternsIntrospect || p.spec.introspection != nil
+		if p.spec.introspection != nil {
+			return // a pattern takes no token without RouteOpaque, nor lets another take them
+		}
 	}
-	if g.router.hook == nil && len(g.router.prefixes) == 0 && len(introspecting) == 1 && !patternsIntrospect {
-		g.router.only = introspecting[0]
+	if len(unprefixed) == 1 {
+		g.router.rest = unprefixed[0]
 	}
 }
 

@@ -77,10 +77,15 @@ func call(h http.Handler, authorization string) *httptest.ResponseRecorder {
 
 // wantChallenge is the exact WWW-Authenticate the guard must send.
 func wantChallenge(g *tokenguard.Guard, code, desc string) string {
-	parts := []string{`realm="` + g.Resource() + `"`}
+	var parts []string
+	if g.Resource() != "" {
+		parts = append(parts, `realm="`+g.Resource()+`"`)
+	}
 	if code != "" {
 		parts = append(parts, `error="`+code+`"`, `error_description="`+desc+`"`)
 	}
-	parts = append(parts, `resource_metadata="`+g.ResourceMetadataURL()+`"`)
+	if g.ResourceMetadataURL() != "" {
+		parts = append(parts, `resource_metadata="`+g.ResourceMetadataURL()+`"`)
+	}
 	return "Bearer " + strings.Join(parts, ", ")
 }

@@ -68,11 +68,12 @@ type IntrospectionConfig struct {
 	SendTokenTypeHint bool
 	// TokenPrefixes route opaque tokens when several issuers introspect: a
 	// token that starts with one of them (such as Ory's "ory_at_") goes to
-	// this issuer, and a token that starts with no issuer's prefix goes
-	// nowhere (401, no call). With prefixes, an issuer is sent no other
-	// opaque token, even when it is the only one that introspects. Prefixes
-	// of two issuers may not overlap, and Config.RouteOpaque cannot be set
-	// with them. The zero value means none.
+	// this issuer, and this issuer is sent no other opaque token. A token
+	// that starts with no issuer's prefix goes to the one issuer that
+	// introspects without TokenPrefixes, or, when there is none, nowhere
+	// (401, no call); New refuses two issuers that introspect without
+	// prefixes, and prefixes of two issuers that overlap. Config.RouteOpaque
+	// cannot be set with them. The zero value means none.
 	TokenPrefixes []string
 	// SignedResponses asks for signed introspection answers (RFC 9701,
 	// Accept: application/token-introspection+jwt) and verifies them with

@@ -243,13 +243,15 @@ func issuerIntrospection(id string, ic, guard IntrospectionConfig) (Introspectio
 // checkRouting refuses a configuration in which an opaque token, which
 // names no issuer, could not be sent to exactly one issuer.
 func checkRouting(cfg Config, plan *issuerPlan) error {
-	var introspecting []string
+	var unprefixed []string // issuers that introspect and claim no prefix
 	prefixOwner := map[string]string{}
 	for _, s := range plan.exact {
 		if s.introspection == nil {
 			continue
 		}
-		introspecting = append(introspecting, s.id)
+		if len(s.introspection.TokenPrefixes) == 0 {
+			unprefixed = append(unprefixed, s.id)
+		}
 		for _, p := range s.introspection.TokenPrefixes {
 			if p == "" {
 				return fmt.Errorf("tokenguard: issuer %s: empty TokenPrefixes entry", s.id)
@@ -261,13 +263,16 @@ func checkRouting(cfg Config, plan *issuerPlan) error {
 		if p.spec.introspection == nil {
 			continue
 		}
-		introspecting = append(introspecting, p.spec.id)
 		if len(p.spec.introspection.TokenPrefixes) > 0 {
 			return fmt.Errorf("tokenguard: issuer pattern %s: TokenPrefixes cannot say which tenant a token belongs to: set Config.RouteOpaque", p.spec.id)
 		}
+		unprefixed = append(unprefixed, p.spec.id)
 	}
-	if len(prefixOwner) > 0 && cfg.RouteOpaque != nil {
-		return errors.New("tokenguard: set Config.RouteOpaque or TokenPrefixes, not both")
+	if cfg.RouteOpaque != nil {
+		if len(prefixOwner) > 0 {
+			return errors.New("tokenguard: set Config.RouteOpaque or TokenPrefixes, not both")
+		}
+		return nil
 	}
 	// A prefix of one issuer's that starts another issuer's makes a token
 	// match both.
@@ -278,8 +283,8 @@ func checkRouting(cfg Config, plan *issuerPlan) error {
 			}
 		}
 	}
-	if len(introspecting) > 1 && len(prefixOwner) == 0 && cfg.RouteOpaque == nil {
-		return fmt.Errorf("tokenguard: %d issuers introspect (%s) and an opaque token names none: set Introspection.TokenPrefixes on the issuers whose opaque tokens carry a prefix, or Config.RouteOpaque", len(introspecting), strings.Join(introspecting, ", "))
+	if len(unprefixed) > 1 {
+		return fmt.Errorf("tokenguard: %d issuers introspect without TokenPrefixes (%s), and an opaque token names no issuer, so at most one of them may take the tokens no prefix claims: set Introspection.TokenPrefixes on the others, or Config.RouteOpaque", len(unprefixed), strings.Join(unprefixed, ", "))
 	}
 	return nil
 }

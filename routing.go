@@ -7,13 +7,14 @@ import (
 )
 
 // opaqueRouter decides which issuer an opaque token goes to. An opaque
-// token names no issuer, so the configuration must: the only issuer that
-// introspects, the issuer whose TokenPrefixes the token starts with, or
-// Config.RouteOpaque. A token the route does not place is sent nowhere.
+// token names no issuer, so the configuration must: Config.RouteOpaque, or
+// else the issuer whose TokenPrefixes the token starts with, or else the
+// one issuer that introspects without TokenPrefixes. A token the route
+// does not place is sent nowhere.
 type opaqueRouter struct {
 	hook     func(token string) string
 	prefixes []routePrefix
-	only     *issuer // the one issuer that introspects, without prefixes or hook
+	rest     *issuer // the one issuer that introspects without prefixes; nil if none or several
 }
 
 type routePrefix struct {
@@ -21,7 +22,7 @@ type routePrefix struct {
 	iss    *issuer
 }
 
-// route returns the issuer that judges an opaque token.
+// routeOpaque returns the issuer that judges an opaque token.
 func (g *Guard) routeOpaque(ctx context.Context, token string) (*issuer, *Error) {
 	r := &g.router
 	switch {
@@ -48,9 +49,9 @@ func (g *Guard) routeOpaque(ctx context.Context, token string) (*issuer, *Error)
 				return p.iss, nil
 			}
 		}
-		return nil, errInvalidToken("token not recognised", errors.New("the token starts with no issuer's TokenPrefixes"))
-	case r.only != nil:
-		return r.only, nil
 	}
-	return nil, errInvalidToken("token is not a JWT", errors.New("token is not a JWS compact serialization and no issuer introspects opaque tokens"))
+	if r.rest != nil {
+		return r.rest, nil
+	}
+	return nil, errInvalidToken("token not recognised", errors.New("the token starts with no issuer's TokenPrefixes, and no issuer takes opaque tokens without a prefix"))
 }

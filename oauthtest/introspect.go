@@ -99,7 +99,43 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		terr.write(w)
 		return
 	}
+	if wantsJWTResponse(r) {
+		s.writeJWTResponse(w, call.ClientID, resp)
+		return
+	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// jwtResponseType is the media type of an RFC 9701 signed answer.
+const jwtResponseType = "application/token-introspection+jwt"
+
+// wantsJWTResponse reports whether the call asked for an RFC 9701 answer.
+func wantsJWTResponse(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == jwtResponseType {
+			return true
+		}
+	}
+	return false
+}
+
+// writeJWTResponse answers with an RFC 9701 §5 JWT signed by the default
+// key: iss this server, aud the calling client, iat now, and the answer in
+// token_introspection.
+func (s *Server) writeJWTResponse(w http.ResponseWriter, clientID string, resp map[string]any) {
+	k := s.signingKeyFor("", "")
+	claims := map[string]any{"iss": s.Issuer, "iat": s.opts.Now().Unix(), "token_introspection": resp}
+	if clientID != "" {
+		claims["aud"] = clientID
+	}
+	tok, err := SignJWT(map[string]any{"alg": k.alg, "kid": k.kid, "typ": "token-introspection+jwt"}, claims, k.signer, k.alg)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", jwtResponseType)
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, tok)
 }
 
 // introspect checks, in this order: the body, client authentication, the

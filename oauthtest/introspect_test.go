@@ -2,6 +2,7 @@ package oauthtest_test
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -756,5 +757,62 @@ func TestIntrospectionConcurrent(t *testing.T) {
 	}
 	if n := len(srv.IntrospectionCalls()); n != workers*each*3 {
 		t.Errorf("%d calls recorded, want %d", n, workers*each*3)
+	}
+}
+
+func TestOpaqueTokenPrefix(t *testing.T) {
+	srv := newServer(t, oauthtest.Options{OpaqueTokens: true, OpaqueTokenPrefix: "ory_at_"})
+	srv.RegisterClient("svc", "s3cret")
+	srv.RegisterClient(rsID, rsSecret)
+	minted := srv.MintOpaque(oauthtest.Claims{"sub": "bob"})
+	r := postToken(t, srv, url.Values{"grant_type": {"client_credentials"}}, []string{"svc", "s3cret"})
+	issued, _ := r.body["access_token"].(string)
+	for name, tok := range map[string]string{"minted": minted, "issued": issued} {
+		if !strings.HasPrefix(tok, "ory_at_") || len(tok) != len("ory_at_")+43 {
+			t.Errorf("%s token %q lacks the prefix", name, tok)
+		}
+		if !active(t, srv, tok) {
+			t.Errorf("%s token is not active", name)
+		}
+	}
+	if active(t, srv, strings.TrimPrefix(minted, "ory_at_")) {
+		t.Error("the token without its prefix is active")
+	}
+	mustPanic(t, "OpaqueTokenPrefix", func() { oauthtest.NewServer(oauthtest.Options{OpaqueTokenPrefix: "a.b"}) })
+}
+
+func TestIntrospectionJWTResponse(t *testing.T) {
+	srv := newServer(t, oauthtest.Options{Algorithms: []string{"ES256"}})
+	srv.RegisterClient(rsID, rsSecret)
+	tok := srv.MintOpaque(oauthtest.Claims{"sub": "bob"})
+	req := introspectRequest(t, srv, url.Values{"token": {tok}}, []string{rsID, rsSecret})
+	req.Header.Set("Accept", "application/json;q=0.5, application/token-introspection+jwt")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "application/token-introspection+jwt" {
+		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, ct)
+	}
+	parts := strings.Split(string(body), ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", body)
+	}
+	var header, claims map[string]any
+	for i, v := range []*map[string]any{&header, &claims} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil || json.Unmarshal(raw, v) != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+	}
+	ti, _ := claims["token_introspection"].(map[string]any)
+	if header["typ"] != "token-introspection+jwt" || header["alg"] != "ES256" || claims["iss"] != srv.Issuer || claims["aud"] != rsID || claims["iat"] == nil || ti["active"] != true || ti["sub"] != "bob" {
+		t.Errorf("header %v, claims %v", header, claims)
+	}
+	// Without the media type in Accept, the answer is plain JSON.
+	if b := introspect(t, srv, tok).body; b["active"] != true {
+		t.Errorf("JSON answer %v", b)
 	}
 }

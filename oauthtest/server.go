@@ -104,6 +104,13 @@ type Options struct {
 	// [Server.MintOpaque] does, instead of JWTs. This defaults to false.
 	OpaqueTokens bool
 
+	// OpaqueTokenPrefix starts every opaque token [Server.MintOpaque] and
+	// the token endpoint issue, as on servers whose tokens say whose they
+	// are (Ory's "ory_at_"). It may hold only characters of a bearer token
+	// (RFC 6750 b64token) and no '.', or NewServer panics. This defaults to
+	// "": no prefix.
+	OpaqueTokenPrefix string
+
 	// IntrospectionAuth selects the client authentication the introspection
 	// endpoint requires:
 	//
@@ -246,6 +253,11 @@ func normalize(o Options) Options {
 		}
 	} else if strings.ContainsAny(o.Resource, "?#") {
 		panic(fmt.Sprintf("oauthtest: Resource %q must not have a query or fragment", o.Resource))
+	}
+	for _, c := range []byte(o.OpaqueTokenPrefix) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_~+/", c) >= 0) {
+			panic(fmt.Sprintf("oauthtest: OpaqueTokenPrefix %q may hold only letters, digits and - _ ~ + /", o.OpaqueTokenPrefix))
+		}
 	}
 	if len(o.Algorithms) == 0 {
 		o.Algorithms = []string{"RS256"}
@@ -404,7 +416,11 @@ func (s *Server) TokenURL() string { return s.URL + s.opts.Prefix + "/token" }
 // for an active token (from [Server.MintOpaque], or a JWT signed by a current
 // or retired key of this server; not revoked, not expired), its claims with
 // "active": true and "token_type": "Bearer" (unless the claims have their
-// own); for any other token, {"active": false} and nothing else.
+// own); for any other token, {"active": false} and nothing else. A call whose
+// Accept names application/token-introspection+jwt gets that answer as an
+// RFC 9701 signed JWT instead (typ token-introspection+jwt, signed with the
+// default key; iss the issuer, aud the calling client, iat now, and the
+// answer in token_introspection).
 func (s *Server) IntrospectionURL() string { return s.URL + s.opts.Prefix + "/introspect" }
 
 // RevocationURL returns the URL of the RFC 7009 revocation endpoint,

@@ -22,8 +22,9 @@ type tokenHash [sha256.Size]byte
 
 func hashToken(token string) tokenHash { return sha256.Sum256([]byte(token)) }
 
-// MintOpaque returns a new opaque access token: 43 characters of unpadded
-// base64url (32 random bytes), with no dots, so it never looks like a JWT.
+// MintOpaque returns a new opaque access token: Options.OpaqueTokenPrefix
+// and 43 characters of unpadded base64url (32 random bytes), with no dots,
+// so it never looks like a JWT.
 // The server remembers the claims under the token's SHA-256 hash and answers
 // them at the introspection endpoint ([Server.IntrospectionURL]) while the
 // token is active: not revoked (see [Server.Revoke]), not expired, and not
@@ -53,7 +54,7 @@ func (s *Server) MintOpaque(claims Claims) string {
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails, see crypto/rand.Read
-	token := base64.RawURLEncoding.EncodeToString(b)
+	token := s.opts.OpaqueTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.opaque[hashToken(token)] = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
