@@ -2,10 +2,13 @@ package tokenguard_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tokenguard/tokenguard"
 	"github.com/tokenguard/tokenguard/oauthtest"
@@ -116,13 +119,13 @@ func TestAttackAnswerNamingAnotherIssuerIsRefused(t *testing.T) {
 	const bID, bSecret = "rs-at-b", "b secret"
 	b.setAnswer(func(iss, token string) map[string]any {
 		switch token {
-		case "b_for_a":
+		case "bt_for_a":
 			return map[string]any{"active": true, "iss": a.Issuer, "aud": a.Resource()}
-		case "b_no_iss":
+		case "bt_no_iss":
 			return map[string]any{"active": true, "aud": a.Resource(), "sub": "bob"}
-		case "b_other_aud":
+		case "bt_other_aud":
 			return map[string]any{"active": true, "iss": iss, "aud": "api://payments"}
-		case "b_good":
+		case "bt_good":
 			return map[string]any{"active": true, "iss": iss, "aud": []string{"x", a.Resource()}}
 		}
 		return nil
@@ -131,19 +134,19 @@ func TestAttackAnswerNamingAnotherIssuerIsRefused(t *testing.T) {
 	g := newGuard(t, a, tokenguard.Config{
 		Issuers: []tokenguard.TrustedIssuer{{
 			Issuer: b.issuer(""), Audience: a.Resource(),
-			Introspection: &tokenguard.IntrospectionConfig{ClientID: bID, ClientSecret: bSecret, TokenPrefixes: []string{"b_"}},
+			Introspection: &tokenguard.IntrospectionConfig{ClientID: bID, ClientSecret: bSecret, TokenPrefixes: []string{"bt_"}},
 		}},
 		Introspection: tokenguard.IntrospectionConfig{ClientID: rsID, ClientSecret: rsSecret},
 	})
 	h := g.Handler(principalHandler(&p))
 
-	expect(t, g, h, "B's answer in A's name", "b_for_a", 401, "untrusted issuer")
-	expect(t, g, h, "B's answer for another audience", "b_other_aud", 401, "token not meant for this resource")
-	expect(t, g, h, "B's answer without iss", "b_no_iss", 200, "")
+	expect(t, g, h, "B's answer in A's name", "bt_for_a", 401, "untrusted issuer")
+	expect(t, g, h, "B's answer for another audience", "bt_other_aud", 401, "token not meant for this resource")
+	expect(t, g, h, "B's answer without iss", "bt_no_iss", 200, "")
 	if p == nil || p.Issuer != b.issuer("") || p.Subject != "bob" {
 		t.Errorf("answer without iss: principal %+v, want issuer %s", p, b.issuer(""))
 	}
-	expect(t, g, h, "B's good answer", "b_good", 200, "")
+	expect(t, g, h, "B's good answer", "bt_good", 200, "")
 	aOpaque := a.MintOpaque(nil)
 	expect(t, g, h, "A's opaque token (no prefix)", aOpaque, 200, "")
 	if p == nil || p.Issuer != a.Issuer {
@@ -155,7 +158,7 @@ func TestAttackAnswerNamingAnotherIssuerIsRefused(t *testing.T) {
 		t.Errorf("B got %d introspection calls, want 4", len(calls))
 	}
 	for _, c := range calls {
-		if c.User != bID || c.Pass != bSecret || !strings.HasPrefix(c.Form.Get("token"), "b_") {
+		if c.User != bID || c.Pass != bSecret || !strings.HasPrefix(c.Form.Get("token"), "bt_") {
 			t.Errorf("B's introspection call: %+v", c)
 		}
 	}
@@ -402,16 +405,34 @@ func TestNewRefusesUnsafeIssuerConfigs(t *testing.T) {
 		{"duplicate issuer entry", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x"}, {Issuer: a.Issuer, Audience: "y"}}},
 			[]string{a.Issuer, "listed twice"}},
 		{"guard credentials, two configured issuers", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x"}, {Issuer: b.Issuer, Audience: "x"}}, Introspection: creds},
-			[]string{"2 authorization servers", a.Issuer, b.Issuer, "TrustedIssuer.Introspection"}},
-		{"guard credentials, every issuer has its own", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own()}}, Introspection: creds},
-			[]string{"every trusted issuer has its own", "Config.Introspection"}},
+			[]string{"any of 2 trusted issuers", a.Issuer, b.Issuer, "TrustedIssuer.Introspection"}},
+		{"guard credentials, left over when another has its own", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own("ory_at_")}, {Issuer: b.Issuer, Audience: "x"}}, Introspection: creds},
+			[]string{"any of 2 trusted issuers", "TrustedIssuer.Introspection"}},
+		{"guard credentials, the owner has its own", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own()}}, Introspection: creds},
+			[]string{"has a TrustedIssuer.Introspection of its own", "keep one"}},
+		{"guard credentials, primary issuer's entry has its own", tokenguard.Config{Issuer: a.Issuer, Audience: "x", Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Introspection: own()}, {Issuer: b.Issuer}}, Introspection: creds},
+			[]string{"credentials for issuer " + a.Issuer, "keep one"}},
+		{"JWT policy, nothing introspects", tokenguard.Config{Issuer: a.Issuer, Audience: "x", Introspection: tokenguard.IntrospectionConfig{JWTs: tokenguard.IntrospectJWTAlways}},
+			[]string{"Config.Introspection.JWTs is set, but no issuer introspects"}},
+		{"IntrospectJWTAlways, an issuer that cannot", tokenguard.Config{Issuer: a.Issuer, Audience: "x", Issuers: []tokenguard.TrustedIssuer{{Issuer: b.Issuer}}, Introspection: tokenguard.IntrospectionConfig{ClientID: "id", ClientSecret: "s", JWTs: tokenguard.IntrospectJWTAlways}},
+			[]string{"cannot cover issuer " + b.Issuer, "IssuerIntrospectOff"}},
+		{"RouteOpaque, nothing introspects", tokenguard.Config{Issuer: a.Issuer, Audience: "x", RouteOpaque: func(string) string { return "" }},
+			[]string{"RouteOpaque is set, but no issuer introspects"}},
+		{"pattern introspection that nothing reaches", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.URL + "/t/*", Audience: "x", Introspection: own()}}},
+			[]string{"no opaque token can reach a tenant", "Config.RouteOpaque"}},
+		{"host-label pattern with a secret", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: "https://*.corp.example", Audience: "x", Introspect: tokenguard.IssuerIntrospectOn, Introspection: own()}}},
+			[]string{"in the host", "fixed Introspection.Endpoint"}},
+		{"short prefix", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own("b_")}}},
+			[]string{`"b_" is shorter than 3`}},
+		{"guard token endpoint without credentials", tokenguard.Config{Issuer: a.Issuer, Audience: "x", Introspection: tokenguard.IntrospectionConfig{TokenEndpoint: a.TokenURL()}},
+			[]string{"Config.Introspection sets TokenEndpoint"}},
 		{"two introspect, no route", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own()}, {Issuer: b.Issuer, Audience: "x", Introspection: own()}}},
 			[]string{"2 issuers introspect without TokenPrefixes", "TokenPrefixes", "Config.RouteOpaque"}},
 		{"overlapping prefixes", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own("at_")}, {Issuer: b.Issuer, Audience: "x", Introspection: own("at_b")}}},
 			[]string{"overlap", `"at_"`, `"at_b"`}},
-		{"prefixes and RouteOpaque", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own("a_")}}, RouteOpaque: func(string) string { return "" }},
+		{"prefixes and RouteOpaque", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own("at_")}}, RouteOpaque: func(string) string { return "" }},
 			[]string{"RouteOpaque or TokenPrefixes, not both"}},
-		{"prefix on a pattern", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.URL + "/t/*", Audience: "x", Introspection: own("t_")}}},
+		{"prefix on a pattern", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.URL + "/t/*", Audience: "x", Introspection: own("ten_")}}},
 			[]string{"pattern", "Config.RouteOpaque"}},
 		{"issuer audience and skip", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", InsecureSkipAudienceCheck: true}}},
 			[]string{"InsecureSkipAudienceCheck and Audience(s) both set"}},
@@ -453,5 +474,154 @@ func TestNewRefusesUnsafeIssuerConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A JWT-shaped token never takes the opaque route: one the strict parser
+// refuses goes only to the issuer its iss names, if that one introspects.
+// Before, A's JWT with a claim the parser refuses went to B, the only
+// issuer that introspects.
+func TestAttackUnparseableJWTGoesOnlyToItsIssuer(t *testing.T) {
+	a := newAS(t, oauthtest.Options{})
+	b := newRecordingAS(t, false)
+	g := newGuard(t, a, tokenguard.Config{
+		Issuers: []tokenguard.TrustedIssuer{{Issuer: b.issuer(""), Audience: a.Resource(),
+			Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs-b", ClientSecret: "b"}}},
+		Introspection: tokenguard.IntrospectionConfig{JWTs: tokenguard.IntrospectJWTUnknownIssuer},
+	})
+	var p *tokenguard.Principal
+	h := g.Handler(principalHandler(&p))
+	aDeep := a.Mint(oauthtest.Claims{"deep": deepJSON(100)})
+	expect(t, g, h, "A's unparseable JWT", aDeep, 401, "malformed token")
+	expect(t, g, h, "unparseable JWT naming nobody", "eyJhbGciOg.e30.c2ln", 401, "malformed token")
+	if r, ok := b.received(aDeep, "eyJhbGciOg"); ok {
+		t.Errorf("B was sent another issuer's token: %+v", r)
+	}
+	bDeep := b.mint("", oauthtest.Claims{"deep": deepJSON(100), "aud": a.Resource()})
+	expect(t, g, h, "B's unparseable JWT, at B", bDeep, 200, "")
+	if n := len(b.requests("/introspect")); n != 1 {
+		t.Errorf("B got %d calls, want 1", n)
+	}
+}
+
+// RFC 9701 answers are held to the issuer's algorithm allow-list, like
+// its access tokens.
+func TestSignedIntrospectionResponseAlgorithms(t *testing.T) {
+	a := newAS(t, oauthtest.Options{Algorithms: []string{"RS256", "ES256"}}) // answers are signed RS256
+	a.RegisterClient(rsID, rsSecret)
+	g := newGuard(t, a, tokenguard.Config{
+		Issuers:       []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Algorithms: []string{"ES256"}}},
+		Introspection: tokenguard.IntrospectionConfig{ClientID: rsID, ClientSecret: rsSecret, SignedResponses: true},
+	})
+	if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+a.MintOpaque(nil)); w.Code != 503 {
+		t.Errorf("answer signed RS256 for an ES256-only issuer: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}
+
+// An issuer the resource metadata names twice is trusted once: one key
+// set, one refresh loop.
+func TestRepeatedAuthorizationServer(t *testing.T) {
+	a := newAS(t, oauthtest.Options{})
+	b := newAS(t, oauthtest.Options{Algorithms: []string{"ES256"}})
+	rs := httptestJSON(t, func(url string) any {
+		return map[string]any{"resource": url, "authorization_servers": []string{a.Issuer, b.Issuer, a.Issuer}}
+	})
+	a.ResetCounts()
+	g := newGuard(t, a, tokenguard.Config{ResourceMetadataURL: rs.URL + "/.well-known/oauth-protected-resource"})
+	if got := g.Issuers(); len(got) != 2 {
+		t.Errorf("issuers %v", got)
+	}
+	if n := a.Requests("jwks"); n != 1 {
+		t.Errorf("A's key set fetched %d times, want 1", n)
+	}
+}
+
+// RouteOpaque: a tenant of a pattern that does not introspect is refused
+// before any discovery, and whatever the hook returns never reaches the
+// log unless it is a trusted issuer.
+func TestRouteOpaqueRefusesWithoutDiscoveryOrLeak(t *testing.T) {
+	a := newAS(t, oauthtest.Options{})
+	a.RegisterClient(rsID, rsSecret)
+	ts := newRecordingAS(t, true)
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var route atomic.Value
+	g := newGuard(t, a, tokenguard.Config{
+		Issuers:       []tokenguard.TrustedIssuer{{Issuer: ts.issuer("*"), Audience: "api://t"}},
+		Introspection: tokenguard.IntrospectionConfig{ClientID: rsID, ClientSecret: rsSecret},
+		RouteOpaque:   func(token string) string { return route.Load().(func(string) string)(token) },
+		Logger:        logger,
+	})
+	h := g.Handler(http.NotFoundHandler())
+	route.Store(func(string) string { return ts.issuer("acme") })
+	expect(t, g, h, "tenant of a pattern that does not introspect", "some-opaque-token", 401, "token not recognised")
+	if n := len(ts.requests("")); n != 0 {
+		t.Errorf("%d requests to the tenant server", n)
+	}
+	const secret = "secret-opaque-token-value"
+	route.Store(func(token string) string { return token })
+	expect(t, g, h, "hook returns the token", secret, 401, "token not recognised")
+	route.Store(func(string) string { return a.Issuer })
+	expect(t, g, h, "routed to A", a.MintOpaque(nil), 404, "")
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(buf.String(), secret) {
+		t.Errorf("the token reached the log:\n%s", buf.String())
+	}
+}
+
+// A pattern's tenants share one concurrency bound: adding tenants does
+// not add calls in flight to the server behind them.
+func TestPatternTenantsShareIntrospectionLimits(t *testing.T) {
+	ts := newRecordingAS(t, true)
+	release := make(chan struct{})
+	ts.setAnswer(func(iss, token string) map[string]any {
+		<-release
+		return map[string]any{"active": true, "iss": iss, "aud": "api://t"}
+	})
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuers: []tokenguard.TrustedIssuer{{Issuer: ts.issuer("*"), Audience: "api://t",
+			Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s", MaxConcurrent: 1}}},
+		RouteOpaque: func(token string) string {
+			tenant, _, _ := strings.Cut(token, "_")
+			return ts.issuer(tenant)
+		},
+		InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	h := g.Handler(http.NotFoundHandler())
+	first := make(chan int)
+	go func() { first <- call(h, "Bearer acme_one").Code }()
+	for len(ts.requests("/introspect")) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if w := call(h, "Bearer globex_two"); w.Code != 503 {
+		t.Errorf("second tenant while the slot is taken: %d", w.Code)
+	}
+	close(release)
+	if code := <-first; code != 404 {
+		t.Errorf("first tenant: %d", code)
+	}
+}
+
+// Bearer client authentication with a token endpoint named by hand, for
+// an issuer without metadata (JWKSURL given).
+func TestBearerClientAuthWithoutMetadata(t *testing.T) {
+	a := newAS(t, oauthtest.Options{})
+	a.RegisterClient(rsID, rsSecret)
+	g := newGuard(t, a, tokenguard.Config{
+		Issuer: a.Issuer, JWKSURL: a.JWKSURL(), Audience: a.Resource(),
+		Introspection: tokenguard.IntrospectionConfig{Endpoint: a.IntrospectionURL(), AuthMethod: "bearer", TokenEndpoint: a.TokenURL(), ClientID: rsID, ClientSecret: rsSecret},
+	})
+	if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+a.MintOpaque(nil)); w.Code != 404 || a.Requests("token") != 1 {
+		t.Errorf("%d, %d token requests", w.Code, a.Requests("token"))
 	}
 }

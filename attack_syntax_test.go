@@ -26,7 +26,8 @@ func TestAttackMalformedTokenNeverPassesSyntaxGate(t *testing.T) {
 	untrusted := newAS(t, oauthtest.Options{Algorithms: []string{"ES256"}})
 
 	good := as.Mint(oauthtest.Claims{"scope": "a"})
-	foreign := untrusted.Mint(nil) // iss not trusted: introspectable
+	foreign := untrusted.Mint(nil)                        // iss not trusted: never introspected
+	strangeSub := as.Mint(oauthtest.Claims{"sub": 12345}) // refused by the parser; iss trusted
 	dot1 := strings.IndexByte(good, '.')
 	malformed := map[string]string{
 		"bad byte in signature":           good[:len(good)-3] + "!" + good[len(good)-2:],
@@ -96,14 +97,15 @@ func TestAttackMalformedTokenNeverPassesSyntaxGate(t *testing.T) {
 			if w := call(h, "Bearer "+good); w.Code != 200 || !reached {
 				t.Fatalf("%s, cache %d: valid token: %d %s", in.name, cacheSize, w.Code, w.Header().Get("WWW-Authenticate"))
 			}
-			// Control: a well-formed but unparseable JWS (header {"alg":)
-			// is introspected under the unknown-issuer policy, so the
-			// counter below can see a call; the untampered foreign token
-			// names an untrusted issuer and is never sent anywhere.
+			// Control: a JWT of the trusted issuer that the strict parser
+			// refuses (a numeric sub) is introspected there under the
+			// unknown-issuer policy, so the counter below can see a call;
+			// the untampered foreign token names an untrusted issuer and is
+			// never sent anywhere.
 			before := as.Requests(oauthtest.EndpointIntrospect)
-			call(h, "Bearer eyJhbGciOg.e30.c2ln")
+			call(h, "Bearer "+strangeSub)
 			if got := as.Requests(oauthtest.EndpointIntrospect) - before; (got == 1) != (in.name == "JWTs unknown issuer") {
-				t.Fatalf("%s: control: unparseable JWS made %d introspection calls", in.name, got)
+				t.Fatalf("%s: control: JWT with a numeric sub made %d introspection calls", in.name, got)
 			}
 			if w := call(h, "Bearer "+foreign); w.Code != 401 || untrusted.Requests(oauthtest.EndpointIntrospect) != 0 || as.Requests(oauthtest.EndpointIntrospect)-before > 1 {
 				t.Fatalf("%s: untrusted issuer's token: %d, %d calls to it", in.name, w.Code, untrusted.Requests(oauthtest.EndpointIntrospect))

@@ -253,7 +253,7 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 		iss.keys = set
 	}
 	if spec.introspection != nil {
-		in, err := g.newIntrospector(iss, spec.introspection)
+		in, err := g.newIntrospector(iss, spec.introspection, spec.limits)
 		if err != nil {
 			if iss.keys != nil {
 				iss.keys.Close()
@@ -285,11 +285,7 @@ func (g *Guard) buildRouter(plan *issuerPlan) {
 			g.router.prefixes = append(g.router.prefixes, routePrefix{prefix: p, iss: iss})
 		}
 	}
-	for _, p := range plan.patterns {
-		if p.spec.introspection != nil {
-			return // a pattern takes no token without RouteOpaque, nor lets another take them
-		}
-	}
+	// A pattern never takes the rest: an opaque token cannot name a tenant.
 	if len(unprefixed) == 1 {
 		g.router.rest = unprefixed[0]
 	}

@@ -21,11 +21,14 @@ const (
 	// IntrospectJWTNever validates JWTs locally only (the default).
 	IntrospectJWTNever JWTIntrospection = iota
 	// IntrospectJWTUnknownIssuer introspects a JWT-shaped token that
-	// cannot be judged locally instead of rejecting it: one that cannot be
-	// parsed is routed like an opaque token, and one whose iss names a
-	// trusted issuer that publishes no key set goes to that issuer. A JWT
-	// whose iss is not a trusted issuer is refused without a call: no
-	// server is asked about a token it did not issue.
+	// cannot be judged locally instead of rejecting it: one whose iss names
+	// a trusted issuer that publishes no key set, or one the strict parser
+	// refuses (a claim of the wrong type, say) whose iss, read leniently,
+	// names a trusted issuer that introspects. It goes to that issuer only.
+	// A JWT-shaped token whose iss is not a trusted issuer, or that has no
+	// readable iss, is refused without a call: no server is asked about a
+	// token it did not issue, and JWT-shaped tokens never take the opaque
+	// route.
 	IntrospectJWTUnknownIssuer
 	// IntrospectJWTAlways introspects every JWT at its issuer after it
 	// validated locally, so a revocation takes effect as soon as the
@@ -40,14 +43,16 @@ const (
 //
 // Credentials belong to one authorization server. Those of
 // Config.Introspection (Endpoint, AuthMethod, ClientID, ClientSecret,
-// BearerToken, and with them SendTokenTypeHint, TokenPrefixes and
-// SignedResponses) belong to one issuer: the primary one (Config.Issuer, or
-// the one authorization server the resource metadata names), or, with no
-// primary issuer, the only Config.Issuers entry without an Introspection
-// of its own. New refuses a configuration in which that is not exactly one
-// issuer. Another issuer introspects only with its own
-// TrustedIssuer.Introspection. MaxTTL, NegativeTTL, MaxConcurrent and JWTs
-// are defaults for every issuer; CacheCapacity is guard-wide.
+// BearerToken, TokenEndpoint, and with them SendTokenTypeHint,
+// TokenPrefixes and SignedResponses) belong to one issuer: the primary one
+// (Config.Issuer, or the one authorization server the resource metadata
+// names), or, with no primary issuer, the only entry of Config.Issuers.
+// New refuses every other shape (several authorization servers in the
+// metadata, several entries, or the owner's entry with an Introspection of
+// its own) rather than guess whose secret it is. Another issuer introspects
+// only with its own TrustedIssuer.Introspection. MaxTTL, NegativeTTL,
+// MaxConcurrent and JWTs are defaults for every issuer; CacheCapacity is
+// guard-wide.
 type IntrospectionConfig struct {
 	// Endpoint is the introspection endpoint. It defaults to the
 	// introspection_endpoint of the issuer's own metadata.
@@ -61,8 +66,12 @@ type IntrospectionConfig struct {
 	ClientID, ClientSecret string
 	// BearerToken is a static token for AuthMethod "bearer". With "bearer"
 	// and no BearerToken, a token is obtained with the client_credentials
-	// grant from the issuer's token_endpoint and refreshed before expiry.
+	// grant from TokenEndpoint and refreshed before expiry.
 	BearerToken string
+	// TokenEndpoint is where AuthMethod "bearer" without a BearerToken
+	// obtains its token. It defaults to the token_endpoint of the issuer's
+	// own metadata.
+	TokenEndpoint string
 	// SendTokenTypeHint sends token_type_hint=access_token. Off by default:
 	// some servers reject parameters they do not know.
 	SendTokenTypeHint bool
@@ -121,15 +130,30 @@ type introspector struct {
 	issuer      string // the issuer whose endpoint this is; answers are credited to it
 	client      *introspect.Client
 	shared      *introspection
+	limits      *introspectLimits
 	flights     singleflight.Group
-	sem         *semaphore.Weighted
 	maxTTL      time.Duration
 	negativeTTL time.Duration
 	now         func() time.Time
+}
+
+// introspectLimits bound the calls to one server: an exact issuer's, or
+// every tenant's of a pattern (one server, usually), so neither evicting a
+// tenant nor adding tenants loosens them.
+type introspectLimits struct {
+	sem *semaphore.Weighted // nil: no bound
 	// blockedUntil (unix nanoseconds) holds calls back after the server
 	// asked for it with 429/503 Retry-After, so a burst of new tokens does
 	// not keep hitting a server that is already refusing.
 	blockedUntil atomic.Int64
+}
+
+func newIntrospectLimits(maxConcurrent int) *introspectLimits {
+	l := &introspectLimits{}
+	if maxConcurrent > 0 {
+		l.sem = semaphore.NewWeighted(int64(maxConcurrent))
+	}
+	return l
 }
 
 // cached is one introspection answer; p is nil for an inactive token.
@@ -139,7 +163,7 @@ type cached struct {
 
 // newIntrospector builds the introspection client of iss from ic and the
 // issuer's own metadata: nothing of another issuer's is used.
-func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig) (*introspector, error) {
+func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig, limits *introspectLimits) (*introspector, error) {
 	cfg := introspect.Config{
 		Endpoint:          ic.Endpoint,
 		AuthMethod:        introspect.AuthMethod(ic.AuthMethod),
@@ -166,9 +190,12 @@ func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig) (*introspe
 		if len(cfg.SupportedAuthMethods) == 0 {
 			cfg.SupportedAuthMethods = md.TokenEndpointAuthMethodsSupported
 		}
-		if cfg.AuthMethod == introspect.AuthBearer && cfg.BearerToken == "" {
+		if cfg.AuthMethod == introspect.AuthBearer && cfg.BearerToken == "" && ic.TokenEndpoint == "" {
 			cfg.TokenEndpoint = md.TokenEndpoint
 		}
+	}
+	if ic.TokenEndpoint != "" {
+		cfg.TokenEndpoint = ic.TokenEndpoint
 	}
 	if cfg.Endpoint == "" {
 		return nil, fmt.Errorf("tokenguard: issuer %s introspects but announces no introspection_endpoint: set Endpoint in its introspection config", iss.id)
@@ -179,6 +206,9 @@ func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig) (*introspe
 		}
 		cfg.ResponseKeys = iss.keys
 		cfg.ResponseIssuer = iss.id
+		for alg := range iss.algs {
+			cfg.ResponseAlgorithms = append(cfg.ResponseAlgorithms, alg)
+		}
 	}
 	client, err := introspect.New(cfg)
 	if err != nil {
@@ -198,8 +228,8 @@ func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig) (*introspe
 	if in.negativeTTL <= 0 {
 		in.negativeTTL = 30 * time.Second
 	}
-	if ic.MaxConcurrent > 0 {
-		in.sem = semaphore.NewWeighted(int64(ic.MaxConcurrent))
+	if in.limits = limits; limits == nil {
+		in.limits = newIntrospectLimits(ic.MaxConcurrent)
 	}
 	return in, nil
 }
@@ -213,7 +243,7 @@ func (g *Guard) introspect(ctx context.Context, in *introspector, token, hash st
 	if c, ok := in.shared.cache.Get(ctx, key); ok {
 		return in.judge(c)
 	}
-	if until := in.blockedUntil.Load(); until != 0 {
+	if until := in.limits.blockedUntil.Load(); until != 0 {
 		if wait := time.Unix(0, until).Sub(in.now()); wait > 0 {
 			return nil, errUnavailable(wait, fmt.Errorf("introspection at %s held back: the authorization server asked to retry later", in.issuer))
 		}
@@ -243,11 +273,11 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	if v, ok := c.Get(ctx, key); ok {
 		return v, nil
 	}
-	if in.sem != nil {
-		if !in.sem.TryAcquire(1) {
+	if sem := in.limits.sem; sem != nil {
+		if !sem.TryAcquire(1) {
 			return nil, errUnavailable(time.Second, fmt.Errorf("introspection concurrency limit of %s reached", in.issuer))
 		}
-		defer in.sem.Release(1)
+		defer sem.Release(1)
 	}
 	in.shared.calls.Add(1)
 	res, err := in.client.Introspect(ctx, token)
@@ -265,7 +295,7 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 			// Retry-After must not switch introspection off for days.
 			retry = min(ue.RetryAfter, maxRetryAfter)
 			if retry > 0 && (ue.StatusCode == 429 || ue.StatusCode == 503) {
-				in.blockedUntil.Store(in.now().Add(retry).UnixNano())
+				in.limits.blockedUntil.Store(in.now().Add(retry).UnixNano())
 			}
 		}
 		if retry <= 0 {

@@ -334,11 +334,17 @@ func TestIntrospectUnknownIssuerPolicy(t *testing.T) {
 	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "untrusted issuer"); w.Code != 401 || got != want || as.Requests("introspect") != 0 {
 		t.Errorf("JWT of an unknown issuer: %d %s, %d calls", w.Code, got, as.Requests("introspect"))
 	}
-	// A JWS that cannot be parsed names no issuer: it is routed like an
-	// opaque token, to the one issuer that introspects.
+	// A JWS that cannot be parsed and has no readable iss is refused
+	// without a call: it never takes the opaque route.
 	w = call(h, "Bearer eyJhbGciOg.e30.c2ln")
-	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "token is not active"); w.Code != 401 || got != want || as.Requests("introspect") != 1 {
+	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "malformed token"); w.Code != 401 || got != want || as.Requests("introspect") != 0 {
 		t.Errorf("unparseable JWS: %d %s, %d calls", w.Code, got, as.Requests("introspect"))
+	}
+	// One the strict parser refuses (a claim nested deeper than it reads)
+	// whose iss, read leniently, is the trusted issuer goes there, and it
+	// vouches for it.
+	if w := call(h, "Bearer "+as.Mint(oauthtest.Claims{"deep": deepJSON(100)})); w.Code != 404 || as.Requests("introspect") != 1 {
+		t.Errorf("JWT with a deep claim: %d %s, %d calls", w.Code, w.Header().Get("WWW-Authenticate"), as.Requests("introspect"))
 	}
 	// A bad signature by a trusted issuer is not a reason to introspect.
 	tampered := as.Mint(nil)
@@ -365,4 +371,13 @@ func TestOpaquePrincipalIsPerRequest(t *testing.T) {
 			t.Fatalf("request %d: %d", i, w.Code)
 		}
 	}
+}
+
+// deepJSON is n nested arrays.
+func deepJSON(n int) any {
+	var v any = []any{}
+	for range n - 1 {
+		v = []any{v}
+	}
+	return v
 }

@@ -95,6 +95,8 @@ type issuerSpec struct {
 	leeway         time.Duration
 	introspection  *IntrospectionConfig // nil: the issuer does not introspect
 	introspectJWTs bool
+	jwtPolicy      IssuerIntrospection // as configured, before defaults
+	limits         *introspectLimits   // shared by a pattern's tenants; nil for an exact issuer
 }
 
 // issuer is one trusted authorization server and everything that judges
@@ -147,6 +149,14 @@ func compilePattern(ti TrustedIssuer, spec issuerSpec, allowInsecure bool) (issu
 	}
 	if !strings.HasPrefix(ti.Issuer, u.Scheme+"://") || u.RawQuery != "" {
 		return issuerPattern{}, fmt.Errorf("issuer pattern %q: the scheme must be literal and there can be no query", ti.Issuer)
+	}
+	if ic := spec.introspection; ic != nil {
+		if hostLabel := !strings.Contains(strings.TrimPrefix(prefix, u.Scheme+"://"), "/"); hostLabel && ic.Endpoint == "" && ic.AuthMethod != "none" {
+			// Each tenant is then a server of its own, named by the token:
+			// one secret must not go to all of them.
+			return issuerPattern{}, fmt.Errorf("issuer pattern %q has its * in the host, so each tenant is a different server: its credentials need a fixed Introspection.Endpoint (or AuthMethod none)", ti.Issuer)
+		}
+		spec.limits = newIntrospectLimits(ic.MaxConcurrent)
 	}
 	return issuerPattern{prefix: prefix, suffix: suffix, spec: spec}, nil
 }

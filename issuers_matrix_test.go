@@ -64,10 +64,10 @@ func TestIssuerAudienceMatrix(t *testing.T) {
 			// tokens carry its prefix. The issuer under test is B.
 			a := newAS(t, oauthtest.Options{})
 			a.RegisterClient(rsID, rsSecret)
-			b := newAS(t, oauthtest.Options{Algorithms: []string{"ES256"}, OpaqueTokenPrefix: "b_"})
+			b := newAS(t, oauthtest.Options{Algorithms: []string{"ES256"}, OpaqueTokenPrefix: "bt_"})
 			b.RegisterClient("rs-b", "secret-b")
 			entry := tokenguard.TrustedIssuer{Issuer: b.Issuer, Audience: "api://b",
-				Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs-b", ClientSecret: "secret-b", TokenPrefixes: []string{"b_"}}}
+				Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs-b", ClientSecret: "secret-b", TokenPrefixes: []string{"bt_"}}}
 			if on {
 				entry.Introspect = tokenguard.IssuerIntrospectOn
 			}

@@ -32,7 +32,7 @@ func (g *Guard) planIssuers(primary []string) (*issuerPlan, error) {
 		}
 		configured[ti.Issuer] = ti
 	}
-	primary = slices.Compact(slices.Clone(primary))
+	primary = dedupe(primary)
 	if err := checkGuardIntrospection(cfg.Introspection); err != nil {
 		return nil, err
 	}
@@ -70,6 +70,9 @@ func (g *Guard) planIssuers(primary []string) (*issuerPlan, error) {
 		}
 		plan.exact = append(plan.exact, spec)
 	}
+	if err := checkJWTPolicy(cfg, plan); err != nil {
+		return nil, err
+	}
 	if err := checkRouting(cfg, plan); err != nil {
 		return nil, err
 	}
@@ -91,6 +94,31 @@ func (p *issuerPlan) introspects() bool {
 	return false
 }
 
+// checkJWTPolicy refuses a JWT-introspection policy that would silently
+// cover less than it says.
+func checkJWTPolicy(cfg Config, plan *issuerPlan) error {
+	jwts := cfg.Introspection.JWTs
+	if jwts == IntrospectJWTNever {
+		return nil
+	}
+	if !plan.introspects() {
+		return errors.New("tokenguard: Config.Introspection.JWTs is set, but no issuer introspects: give Config.Introspection credentials, or an issuer its TrustedIssuer.Introspection")
+	}
+	if jwts != IntrospectJWTAlways {
+		return nil
+	}
+	specs := slices.Clone(plan.exact)
+	for _, p := range plan.patterns {
+		specs = append(specs, p.spec)
+	}
+	for _, s := range specs {
+		if s.jwtPolicy == IssuerIntrospectDefault && s.introspection == nil {
+			return fmt.Errorf("tokenguard: IntrospectJWTAlways cannot cover issuer %s, which does not introspect: give it a TrustedIssuer.Introspection, or set its TrustedIssuer.Introspect to IssuerIntrospectOff", s.id)
+		}
+	}
+	return nil
+}
+
 // checkGuardIntrospection refuses settings of Config.Introspection that
 // would silently do nothing.
 func checkGuardIntrospection(ic IntrospectionConfig) error {
@@ -103,7 +131,7 @@ func checkGuardIntrospection(ic IntrospectionConfig) error {
 		on   bool
 	}{
 		{"Endpoint", ic.Endpoint != ""}, {"ClientSecret", ic.ClientSecret != ""},
-		{"TokenPrefixes", len(ic.TokenPrefixes) > 0}, {"SignedResponses", ic.SignedResponses},
+		{"TokenEndpoint", ic.TokenEndpoint != ""}, {"TokenPrefixes", len(ic.TokenPrefixes) > 0}, {"SignedResponses", ic.SignedResponses},
 		{"SendTokenTypeHint", ic.SendTokenTypeHint},
 	} {
 		if f.on {
@@ -117,42 +145,52 @@ func checkGuardIntrospection(ic IntrospectionConfig) error {
 }
 
 // introspectionOwner names the one issuer Config.Introspection's
-// credentials belong to: the primary issuer, or without one the only
-// Config.Issuers entry that has no introspection of its own. It returns ""
-// when Config.Introspection has no credentials.
+// credentials belong to: the primary issuer, or with none the only entry
+// of Config.Issuers. Ownership of a secret is never guessed: any other
+// shape is refused. It returns "" when Config.Introspection has no
+// credentials.
 func introspectionOwner(cfg Config, primary []string, configured map[string]TrustedIssuer) (string, error) {
 	if !cfg.Introspection.enabled() {
 		return "", nil
 	}
-	var candidates []string
-	if len(primary) > 0 {
-		for _, id := range primary {
-			if ti, ok := configured[id]; !ok || ti.Introspection == nil {
-				candidates = append(candidates, id)
-			}
-		}
-	} else {
+	var owner string
+	switch {
+	case len(primary) == 1:
+		owner = primary[0]
+	case len(primary) > 1:
+		// Sending one server's secret, and its tokens, to every other
+		// server is the hole this refuses.
+		return "", fmt.Errorf("tokenguard: the resource metadata names %d authorization servers (%s), and Config.Introspection's credentials belong to one: give each issuer that introspects a Config.Issuers entry with its own TrustedIssuer.Introspection, and leave ClientID, ClientSecret, BearerToken and AuthMethod of Config.Introspection empty", len(primary), strings.Join(primary, ", "))
+	case len(cfg.Issuers) == 1:
+		owner = cfg.Issuers[0].Issuer
+	default:
+		ids := make([]string, 0, len(cfg.Issuers))
 		for _, ti := range cfg.Issuers {
-			if ti.Introspection == nil {
-				candidates = append(candidates, ti.Issuer)
-			}
+			ids = append(ids, ti.Issuer)
+		}
+		return "", fmt.Errorf("tokenguard: Config.Introspection's credentials could belong to any of %d trusted issuers (%s), and credentials belong to one: move them to the TrustedIssuer.Introspection of the issuer they are for, and leave ClientID, ClientSecret, BearerToken and AuthMethod of Config.Introspection empty", len(ids), strings.Join(ids, ", "))
+	}
+	if ti, ok := configured[owner]; ok && ti.Introspection != nil {
+		return "", fmt.Errorf("tokenguard: Config.Introspection has credentials for issuer %s, and its Config.Issuers entry has a TrustedIssuer.Introspection of its own: keep one of the two", owner)
+	}
+	return owner, nil
+}
+
+// dedupe returns list without repeats, in first-seen order.
+func dedupe(list []string) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
 		}
 	}
-	switch len(candidates) {
-	case 1:
-		return candidates[0], nil
-	case 0:
-		return "", errors.New("tokenguard: Config.Introspection has credentials, but every trusted issuer has its own TrustedIssuer.Introspection: remove ClientID, ClientSecret, BearerToken and AuthMethod from Config.Introspection")
-	}
-	// Sending one server's secret, and its tokens, to every other server
-	// is the hole this refuses.
-	return "", fmt.Errorf("tokenguard: Config.Introspection's credentials would go to %d authorization servers (%s), but credentials belong to one: give each issuer that introspects a Config.Issuers entry with its own TrustedIssuer.Introspection, and leave ClientID, ClientSecret, BearerToken and AuthMethod of Config.Introspection empty", len(candidates), strings.Join(candidates, ", "))
+	return out
 }
 
 // resolveIssuer applies the guard-wide defaults to one entry.
 func (g *Guard) resolveIssuer(ti TrustedIssuer, ownsGuardIntrospection bool) (issuerSpec, error) {
 	cfg := g.cfg
-	spec := issuerSpec{id: ti.Issuer, jwksURL: ti.JWKSURL, algs: g.algs, leeway: g.leeway}
+	spec := issuerSpec{id: ti.Issuer, jwksURL: ti.JWKSURL, algs: g.algs, leeway: g.leeway, jwtPolicy: ti.Introspect}
 	if len(ti.Algorithms) > 0 {
 		algs, err := parseAlgs(ti.Algorithms)
 		if err != nil {
@@ -240,10 +278,16 @@ func issuerIntrospection(id string, ic, guard IntrospectionConfig) (Introspectio
 	return ic, nil
 }
 
+// minTokenPrefix is the shortest TokenPrefixes entry: a shorter one would
+// claim a large share of other issuers' random tokens (1 in 64 for one
+// base64url character).
+const minTokenPrefix = 3
+
 // checkRouting refuses a configuration in which an opaque token, which
-// names no issuer, could not be sent to exactly one issuer.
+// names no issuer, could not be sent to exactly one issuer, or in which an
+// issuer's introspection could never be used.
 func checkRouting(cfg Config, plan *issuerPlan) error {
-	var unprefixed []string // issuers that introspect and claim no prefix
+	var unprefixed []string // exact issuers that introspect and claim no prefix
 	prefixOwner := map[string]string{}
 	for _, s := range plan.exact {
 		if s.introspection == nil {
@@ -253,24 +297,30 @@ func checkRouting(cfg Config, plan *issuerPlan) error {
 			unprefixed = append(unprefixed, s.id)
 		}
 		for _, p := range s.introspection.TokenPrefixes {
-			if p == "" {
-				return fmt.Errorf("tokenguard: issuer %s: empty TokenPrefixes entry", s.id)
+			if len(p) < minTokenPrefix {
+				return fmt.Errorf("tokenguard: issuer %s: TokenPrefixes entry %q is shorter than %d characters: it would claim other issuers' tokens", s.id, p, minTokenPrefix)
 			}
 			prefixOwner[p] = s.id
 		}
 	}
 	for _, p := range plan.patterns {
-		if p.spec.introspection == nil {
+		ic := p.spec.introspection
+		if ic == nil {
 			continue
 		}
-		if len(p.spec.introspection.TokenPrefixes) > 0 {
+		if len(ic.TokenPrefixes) > 0 {
 			return fmt.Errorf("tokenguard: issuer pattern %s: TokenPrefixes cannot say which tenant a token belongs to: set Config.RouteOpaque", p.spec.id)
 		}
-		unprefixed = append(unprefixed, p.spec.id)
+		if cfg.RouteOpaque == nil && !p.spec.introspectJWTs && cfg.Introspection.JWTs != IntrospectJWTUnknownIssuer {
+			return fmt.Errorf("tokenguard: issuer pattern %s introspects, but no opaque token can reach a tenant without Config.RouteOpaque, and none of its JWTs is introspected: set Config.RouteOpaque or its TrustedIssuer.Introspect", p.spec.id)
+		}
 	}
 	if cfg.RouteOpaque != nil {
 		if len(prefixOwner) > 0 {
 			return errors.New("tokenguard: set Config.RouteOpaque or TokenPrefixes, not both")
+		}
+		if !plan.introspects() {
+			return errors.New("tokenguard: Config.RouteOpaque is set, but no issuer introspects")
 		}
 		return nil
 	}

@@ -198,3 +198,16 @@ func (s *recordingAS) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
+
+// httptestJSON serves, at every path, the JSON document doc makes from the
+// server's URL.
+func httptestJSON(t *testing.T, doc func(url string) any) *httptest.Server {
+	t.Helper()
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc(srv.URL))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}

@@ -31,18 +31,7 @@ func (g *Guard) routeOpaque(ctx context.Context, token string) (*issuer, *Error)
 		if id == "" {
 			return nil, errInvalidToken("token not recognised", errors.New("RouteOpaque named no issuer for this token"))
 		}
-		iss, ok := g.issuers[id]
-		if !ok && g.dynamic != nil {
-			var e *Error
-			if iss, e = g.lookupDynamic(ctx, id); e != nil {
-				return nil, e
-			}
-			ok = iss != nil
-		}
-		if !ok || iss.intro == nil {
-			return nil, errInvalidToken("token not recognised", errors.New("RouteOpaque named "+quote(id)+", which is not a trusted issuer that introspects"))
-		}
-		return iss, nil
+		return g.introspectingIssuer(ctx, id, "RouteOpaque")
 	case len(r.prefixes) > 0:
 		for _, p := range r.prefixes {
 			if strings.HasPrefix(token, p.prefix) {
@@ -53,5 +42,31 @@ func (g *Guard) routeOpaque(ctx context.Context, token string) (*issuer, *Error)
 	if r.rest != nil {
 		return r.rest, nil
 	}
-	return nil, errInvalidToken("token not recognised", errors.New("the token starts with no issuer's TokenPrefixes, and no issuer takes opaque tokens without a prefix"))
+	return nil, errInvalidToken("token not recognised", errors.New("no route for this opaque token: it starts with no issuer's TokenPrefixes, no single issuer takes the others, and Config.RouteOpaque is not set"))
+}
+
+// introspectingIssuer returns the trusted issuer id if it introspects,
+// discovering a pattern issuer only when its pattern introspects. by names
+// who chose id, for the operator.
+func (g *Guard) introspectingIssuer(ctx context.Context, id, by string) (*issuer, *Error) {
+	if iss, ok := g.issuers[id]; ok {
+		if iss.intro == nil {
+			return nil, errInvalidToken("token not recognised", errors.New(by+" named issuer "+quote(id)+", which does not introspect"))
+		}
+		return iss, nil
+	}
+	if g.dynamic != nil {
+		if spec, ok := g.dynamic.specFor(id); ok {
+			if spec.introspection == nil {
+				return nil, errInvalidToken("token not recognised", errors.New(by+" named issuer "+quote(id)+", whose pattern does not introspect"))
+			}
+			iss, e := g.lookupDynamic(ctx, id)
+			if e != nil {
+				return nil, e
+			}
+			return iss, nil
+		}
+	}
+	// Not quoted: id may be anything, even a piece of the token.
+	return nil, errInvalidToken("token not recognised", errors.New(by+" named an issuer that is not trusted"))
 }

@@ -49,10 +49,15 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		if e.introspectable && g.introspection != nil && g.cfg.Introspection.JWTs == IntrospectJWTUnknownIssuer {
 			at := e.introspectAt
 			if at == nil {
-				// Unparseable, so it names no issuer: routed like an
-				// opaque token, or refused as it was.
+				// Unparseable by the strict parser: a JWT-shaped token goes
+				// only to the issuer its (unverified) iss names, never down
+				// the opaque route, where another issuer could be sent it.
 				var re *Error
-				if at, re = g.routeOpaque(ctx, token); re != nil {
+				iss := jwt.PeekIssuer(token)
+				if iss == "" {
+					return nil, e
+				}
+				if at, re = g.introspectingIssuer(ctx, iss, "the token's iss"); re != nil {
 					return nil, e
 				}
 			}

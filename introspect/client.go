@@ -32,6 +32,7 @@ type Client struct {
 	audiences []string
 	keys      *jwks.Set
 	respIss   string
+	respAlgs  []string // empty: every supported one
 	hc        *http.Client
 	timeout   time.Duration
 	maxBytes  int64

@@ -105,6 +105,9 @@ type Config struct {
 	// ResponseIssuer is the iss a JWT response must carry, byte for byte.
 	// Required with ResponseKeys.
 	ResponseIssuer string
+	// ResponseAlgorithms is the allow-list of a JWT response's alg. The
+	// zero value means every asymmetric algorithm supported.
+	ResponseAlgorithms []string
 
 	// HTTPClient sends the requests. The zero value means
 	// http.DefaultClient. Redirects are never followed, whatever the
@@ -155,6 +158,7 @@ func New(cfg Config) (*Client, error) {
 		audiences: slices.Clone(cfg.Audiences),
 		keys:      cfg.ResponseKeys,
 		respIss:   cfg.ResponseIssuer,
+		respAlgs:  slices.Clone(cfg.ResponseAlgorithms),
 		hc:        noRedirects(cfg.HTTPClient),
 		timeout:   cfg.Timeout,
 		maxBytes:  cfg.MaxBytes,

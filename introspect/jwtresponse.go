@@ -34,7 +34,7 @@ func (c *Client) verifyJWTResponse(ctx context.Context, body []byte) ([]byte, er
 		return nil, bad(err)
 	}
 	h := &t.Header
-	if !ijws.Supported(h.Alg) {
+	if !ijws.Supported(h.Alg) || len(c.respAlgs) > 0 && !slices.Contains(c.respAlgs, h.Alg) {
 		return nil, bad(fmt.Errorf("alg %s not allowed", quote(h.Alg)))
 	}
 	if h.HasCrit {

@@ -100,8 +100,9 @@ func TestJWTResponse(t *testing.T) {
 	tests := []struct {
 		name  string
 		body  func(t *testing.T) string
-		ctype string // "" means application/token-introspection+jwt
-		want  string // "active", "inactive", "token", "bad", "upstream"
+		ctype string   // "" means application/token-introspection+jwt
+		algs  []string // ResponseAlgorithms
+		want  string   // "active", "inactive", "token", "bad", "upstream"
 	}{
 		{name: "active", want: "active", body: func(t *testing.T) string { return signES256(t, key, hdr, claims(active)) }},
 		{name: "inactive", want: "inactive", body: func(t *testing.T) string {
@@ -157,6 +158,8 @@ func TestJWTResponse(t *testing.T) {
 		{name: "JWT labelled JSON", want: "bad", ctype: "application/json", body: func(t *testing.T) string {
 			return signES256(t, key, hdr, claims(active))
 		}},
+		{name: "alg in ResponseAlgorithms", algs: []string{"RS256", "ES256"}, want: "active", body: func(t *testing.T) string { return signES256(t, key, hdr, claims(active)) }},
+		{name: "alg not in ResponseAlgorithms", algs: []string{"RS256", "EdDSA"}, want: "bad", body: func(t *testing.T) string { return signES256(t, key, hdr, claims(active)) }},
 		{name: "unknown kid", want: "upstream", body: func(t *testing.T) string { return signES256(t, key, with(hdr, "kid", "k9"), claims(active)) }},
 	}
 	for _, tc := range tests {
@@ -174,7 +177,7 @@ func TestJWTResponse(t *testing.T) {
 			})
 			c := newClient(t, introspect.Config{
 				Endpoint: srv.URL, ClientID: jwtClientID, ClientSecret: "s",
-				ResponseKeys: set, ResponseIssuer: jwtIssuer,
+				ResponseKeys: set, ResponseIssuer: jwtIssuer, ResponseAlgorithms: tc.algs,
 			})
 			r, err := call(t, c)
 			if a := n.last(t).header.Get("Accept"); a != "application/token-introspection+jwt" {

@@ -4,6 +4,8 @@
 package jwt
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -206,4 +208,33 @@ func (t *Token) parseClaims() error {
 		return fmt.Errorf("%w: iat: %w", ErrMalformed, err)
 	}
 	return nil
+}
+
+// PeekIssuer returns the iss claim of a JWS-shaped s that Decode refused,
+// read leniently (encoding/json, exact member name), or "" when s has no
+// readable payload object or no string iss. It is only for deciding which
+// issuer, if any, may be asked about a token that cannot be judged
+// locally: nothing read here is trusted.
+func PeekIssuer(s string) string {
+	_, rest, ok := strings.Cut(s, ".")
+	if !ok {
+		return ""
+	}
+	payload, _, ok := strings.Cut(rest, ".")
+	if !ok || len(payload) > 64<<10 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	var iss string
+	if json.Unmarshal(m["iss"], &iss) != nil {
+		return ""
+	}
+	return iss
 }

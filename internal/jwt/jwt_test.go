@@ -464,3 +464,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPeekIssuer(t *testing.T) {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	h := enc(`{"alg":"ES256"}`)
+	for _, tc := range []struct{ token, want string }{
+		{h + "." + enc(`{"iss":"https://as.example","sub":12345}`) + ".sig", "https://as.example"},
+		{h + "." + enc(`{"iss":"https://as.example","exp":"soon"}`) + ".sig", "https://as.example"},
+		{h + "." + enc(`{"ISS":"https://as.example"}`) + ".sig", ""},
+		{h + "." + enc(`{"iss":42}`) + ".sig", ""},
+		{h + "." + enc(`{"iss":"x"`) + ".sig", ""},
+		{h + "." + enc(`["iss"]`) + ".sig", ""},
+		{h + ".!!!.sig", ""},
+		{h + ".", ""},
+		{"no-dots", ""},
+	} {
+		if got := PeekIssuer(tc.token); got != tc.want {
+			t.Errorf("PeekIssuer(%q) = %q, want %q", tc.token, got, tc.want)
+		}
+	}
+}
