@@ -127,3 +127,58 @@ func ExampleGuard_TokenCacheStats() {
 	// Output:
 	// verified 1, from the cache 2, cached now 1
 }
+
+// Two authorization servers introspect, each with its own credentials: the
+// main one (discovered, owning Config.Introspection) and a partner whose
+// opaque tokens carry a prefix. Each token goes only to its own issuer, and
+// the Principal says which one vouched for it.
+func ExampleTrustedIssuer_introspection() {
+	main := oauthtest.NewServer(oauthtest.Options{})
+	defer main.Close()
+	main.RegisterClient("orders-api", "main-secret")
+	partner := oauthtest.NewServer(oauthtest.Options{OpaqueTokenPrefix: "pt_"})
+	defer partner.Close()
+	partner.RegisterClient("orders-at-partner", "partner-secret")
+
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		ResourceMetadataURL: main.ResourceMetadataURL(),
+		Introspection:       tokenguard.IntrospectionConfig{ClientID: "orders-api", ClientSecret: "main-secret"},
+		Issuers: []tokenguard.TrustedIssuer{{
+			Issuer:   partner.Issuer,
+			Audience: main.Resource(),
+			Introspection: &tokenguard.IntrospectionConfig{
+				ClientID: "orders-at-partner", ClientSecret: "partner-secret",
+				TokenPrefixes: []string{"pt_"},
+			},
+		}},
+		InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	for _, tok := range []string{
+		main.MintOpaque(oauthtest.Claims{"sub": "alice"}),
+		partner.MintOpaque(oauthtest.Claims{"sub": "bob", "aud": main.Resource()}),
+		"pt_made-up",
+	} {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		p, err := g.Authenticate(r)
+		switch {
+		case err != nil:
+			fmt.Println("refused:", err.(*tokenguard.Error).Description)
+		case p.Issuer == main.Issuer:
+			fmt.Println(p.Subject, "vouched for by the main server")
+		case p.Issuer == partner.Issuer:
+			fmt.Println(p.Subject, "vouched for by the partner")
+		}
+	}
+	fmt.Println("calls:", len(main.IntrospectionCalls()), len(partner.IntrospectionCalls()))
+	// Output:
+	// alice vouched for by the main server
+	// bob vouched for by the partner
+	// refused: token is not active
+	// calls: 1 2
+}
