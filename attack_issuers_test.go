@@ -422,6 +422,13 @@ func TestNewRefusesUnsafeIssuerConfigs(t *testing.T) {
 			[]string{"no opaque token can reach a tenant", "Config.RouteOpaque"}},
 		{"host-label pattern with a secret", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: "https://*.corp.example", Audience: "x", Introspect: tokenguard.IssuerIntrospectOn, Introspection: own()}}},
 			[]string{"in the host", "fixed Introspection.Endpoint"}},
+		{"one prefix, two issuers", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own("at_")}, {Issuer: b.Issuer, Audience: "x", Introspection: own("at_")}}},
+			[]string{`"at_" is claimed by issuers`}},
+		{"host-label pattern, bearer without a fixed token endpoint", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: "https://*.corp.example", Audience: "x", Introspect: tokenguard.IssuerIntrospectOn,
+			Introspection: &tokenguard.IntrospectionConfig{Endpoint: "https://as.corp.example/introspect", AuthMethod: "bearer", ClientID: "id", ClientSecret: "s"}}}},
+			[]string{"fixed Introspection.TokenEndpoint"}},
+		{"signed answers without a client id", tokenguard.Config{Issuer: a.Issuer, Audience: "x", Introspection: tokenguard.IntrospectionConfig{BearerToken: "static", SignedResponses: true}},
+			[]string{"SignedResponses needs ClientID"}},
 		{"short prefix", tokenguard.Config{Issuers: []tokenguard.TrustedIssuer{{Issuer: a.Issuer, Audience: "x", Introspection: own("b_")}}},
 			[]string{`"b_" is shorter than 3`}},
 		{"guard token endpoint without credentials", tokenguard.Config{Issuer: a.Issuer, Audience: "x", Introspection: tokenguard.IntrospectionConfig{TokenEndpoint: a.TokenURL()}},
@@ -575,22 +582,24 @@ func TestRouteOpaqueRefusesWithoutDiscoveryOrLeak(t *testing.T) {
 	}
 }
 
-// A pattern's tenants share one concurrency bound: adding tenants does
-// not add calls in flight to the server behind them.
-func TestPatternTenantsShareIntrospectionLimits(t *testing.T) {
+// A pattern whose tenants all use one fixed endpoint shares one
+// concurrency bound across them: adding tenants does not add calls in
+// flight to that server.
+func TestPatternTenantsShareAFixedEndpointsLimits(t *testing.T) {
 	ts := newRecordingAS(t, true)
 	release := make(chan struct{})
 	ts.setAnswer(func(iss, token string) map[string]any {
 		<-release
-		return map[string]any{"active": true, "iss": iss, "aud": "api://t"}
+		return map[string]any{"active": true, "aud": "api://t"}
 	})
 	g, err := tokenguard.New(context.Background(), tokenguard.Config{
 		Issuers: []tokenguard.TrustedIssuer{{Issuer: ts.issuer("*"), Audience: "api://t",
-			Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s", MaxConcurrent: 1}}},
+			Introspection: &tokenguard.IntrospectionConfig{Endpoint: ts.issuer("shared") + "/introspect", ClientID: "rs", ClientSecret: "s", MaxConcurrent: 1}}},
 		RouteOpaque: func(token string) string {
 			tenant, _, _ := strings.Cut(token, "_")
 			return ts.issuer(tenant)
 		},
+		FetchTimeout:      2 * time.Second,
 		InsecureAllowHTTP: true,
 	})
 	if err != nil {
@@ -612,6 +621,42 @@ func TestPatternTenantsShareIntrospectionLimits(t *testing.T) {
 	}
 }
 
+// Tenants whose endpoints come from their own metadata do not share
+// bounds: one tenant's server asking to back off (or a tenant an attacker
+// controls) does not hold the others back.
+func TestPatternTenantLimitsArePerEndpoint(t *testing.T) {
+	ts := newRecordingAS(t, true)
+	ts.setAnswer(func(iss, token string) map[string]any {
+		if iss == ts.issuer("evil") {
+			return map[string]any{"_status": 429, "_retry_after": "300"}
+		}
+		return map[string]any{"active": true, "aud": "api://t"}
+	})
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuers: []tokenguard.TrustedIssuer{{Issuer: ts.issuer("*"), Audience: "api://t",
+			Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"}}},
+		RouteOpaque: func(token string) string {
+			tenant, _, _ := strings.Cut(token, "_")
+			return ts.issuer(tenant)
+		},
+		InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	h := g.Handler(http.NotFoundHandler())
+	if w := call(h, "Bearer evil_one"); w.Code != 503 || w.Header().Get("Retry-After") != "300" {
+		t.Fatalf("evil tenant: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	if w := call(h, "Bearer good_one"); w.Code != 404 {
+		t.Errorf("good tenant after evil's 429: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	if w := call(h, "Bearer evil_two"); w.Code != 503 || len(ts.requests("/t/evil/introspect")) != 1 {
+		t.Errorf("evil tenant held back: %d, %d calls", w.Code, len(ts.requests("/t/evil/introspect")))
+	}
+}
+
 // Bearer client authentication with a token endpoint named by hand, for
 // an issuer without metadata (JWKSURL given).
 func TestBearerClientAuthWithoutMetadata(t *testing.T) {
@@ -623,5 +668,52 @@ func TestBearerClientAuthWithoutMetadata(t *testing.T) {
 	})
 	if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+a.MintOpaque(nil)); w.Code != 404 || a.Requests("token") != 1 {
 		t.Errorf("%d, %d token requests", w.Code, a.Requests("token"))
+	}
+}
+
+// A tenant whose own metadata does not fit the pattern's policy (it
+// announces no introspection endpoint) is refused with 401 and cached as
+// such: a request naming it, forged or not, does not rediscover it.
+func TestPatternTenantThatCannotIntrospectIsCachedAsRefused(t *testing.T) {
+	ts := newTenantServer(t) // metadata without introspection_endpoint
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuers: []tokenguard.TrustedIssuer{{Issuer: ts.URL + "/t/*", Audience: "https://api.example", Introspect: tokenguard.IssuerIntrospectOn,
+			Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"}}},
+		InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	h := g.Handler(http.NotFoundHandler())
+	const want = `Bearer error="invalid_token", error_description="untrusted issuer"`
+	for i := range 3 {
+		if w := call(h, "Bearer "+ts.token("acme")); w.Code != 401 || w.Header().Get("WWW-Authenticate") != want {
+			t.Errorf("request %d: %d %s", i, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	if n := ts.discovery.Load(); n != 1 {
+		t.Errorf("%d discoveries, want 1", n)
+	}
+}
+
+// An unparseable JWT naming a tenant whose server is down gets 503, as a
+// parseable one does: the client keeps a token that may well be good.
+func TestUnparseableJWTOfAnUnreachableTenantIs503(t *testing.T) {
+	down := newRecordingAS(t, true)
+	down.Close()
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuers: []tokenguard.TrustedIssuer{{Issuer: down.issuer("*"), Audience: "api://t",
+			Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"}}},
+		Introspection:     tokenguard.IntrospectionConfig{JWTs: tokenguard.IntrospectJWTUnknownIssuer},
+		InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tok := down.keys.Mint(oauthtest.Claims{"iss": down.issuer("acme"), "aud": "api://t", "deep": deepJSON(100)})
+	if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+tok); w.Code != 503 {
+		t.Errorf("%d %s", w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 }

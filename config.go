@@ -85,7 +85,9 @@ type Config struct {
 	// an issuer identifier (a trusted issuer that introspects, or one that
 	// matches a pattern that does), or "" to refuse the token without a
 	// call; any other answer refuses it too. The token must not be logged.
-	// Nil means the only issuer that introspects, or TokenPrefixes.
+	// It is the only way an opaque token reaches a pattern (per-tenant)
+	// issuer. Nil means TokenPrefixes, then the one exact issuer that
+	// introspects without prefixes.
 	RouteOpaque func(token string) (issuer string)
 
 	// ScopesSupported, ResourceName and ResourceDocumentation go into the

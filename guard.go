@@ -253,7 +253,7 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 		iss.keys = set
 	}
 	if spec.introspection != nil {
-		in, err := g.newIntrospector(iss, spec.introspection, spec.limits)
+		in, err := g.newIntrospector(iss, spec)
 		if err != nil {
 			if iss.keys != nil {
 				iss.keys.Close()

@@ -22,7 +22,8 @@ const (
 	IntrospectJWTNever JWTIntrospection = iota
 	// IntrospectJWTUnknownIssuer introspects a JWT-shaped token that
 	// cannot be judged locally instead of rejecting it: one whose iss names
-	// a trusted issuer that publishes no key set, or one the strict parser
+	// a trusted issuer that publishes no key set (its alg must still be an
+	// asymmetric one: alg none and HMAC are refused first), or one the strict parser
 	// refuses (a claim of the wrong type, say) whose iss, read leniently,
 	// names a trusted issuer that introspects. It goes to that issuer only.
 	// A JWT-shaped token whose iss is not a trusted issuer, or that has no
@@ -32,7 +33,8 @@ const (
 	IntrospectJWTUnknownIssuer
 	// IntrospectJWTAlways introspects every JWT at its issuer after it
 	// validated locally, so a revocation takes effect as soon as the
-	// cached answer expires. Issuers that do not introspect are not asked.
+	// cached answer expires. New refuses it over an issuer that does not
+	// introspect, unless that issuer's Introspect is IssuerIntrospectOff.
 	IntrospectJWTAlways
 )
 
@@ -80,9 +82,13 @@ type IntrospectionConfig struct {
 	// this issuer, and this issuer is sent no other opaque token. A token
 	// that starts with no issuer's prefix goes to the one issuer that
 	// introspects without TokenPrefixes, or, when there is none, nowhere
-	// (401, no call); New refuses two issuers that introspect without
-	// prefixes, and prefixes of two issuers that overlap. Config.RouteOpaque
-	// cannot be set with them. The zero value means none.
+	// (401, no call). New refuses two issuers that introspect without
+	// prefixes, a prefix shorter than 3 characters, and a prefix that two
+	// issuers share or that starts another issuer's. A prefix is a claim on
+	// every token that starts with it: a random token of the issuer without
+	// prefixes starts with a given n-character prefix once in 64^n, and then
+	// goes to the prefix's issuer. Config.RouteOpaque cannot be set with
+	// them. The zero value means none.
 	TokenPrefixes []string
 	// SignedResponses asks for signed introspection answers (RFC 9701,
 	// Accept: application/token-introspection+jwt) and verifies them with
@@ -163,7 +169,8 @@ type cached struct {
 
 // newIntrospector builds the introspection client of iss from ic and the
 // issuer's own metadata: nothing of another issuer's is used.
-func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig, limits *introspectLimits) (*introspector, error) {
+func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, error) {
+	ic := spec.introspection
 	cfg := introspect.Config{
 		Endpoint:          ic.Endpoint,
 		AuthMethod:        introspect.AuthMethod(ic.AuthMethod),
@@ -228,7 +235,12 @@ func (g *Guard) newIntrospector(iss *issuer, ic *IntrospectionConfig, limits *in
 	if in.negativeTTL <= 0 {
 		in.negativeTTL = 30 * time.Second
 	}
-	if in.limits = limits; limits == nil {
+	switch {
+	case spec.limits != nil:
+		in.limits = spec.limits
+	case spec.tenant && g.dynamic != nil:
+		in.limits = g.dynamic.limitsFor(cfg.Endpoint, ic.MaxConcurrent)
+	default:
 		in.limits = newIntrospectLimits(ic.MaxConcurrent)
 	}
 	return in, nil

@@ -61,10 +61,14 @@ type TrustedIssuer struct {
 	// Introspection gives this issuer its own introspection client: its
 	// credentials, endpoint and auth method, sent to no other server. The
 	// endpoint, the auth methods and the token endpoint default to this
-	// issuer's own metadata; MaxTTL, NegativeTTL, MaxConcurrent and JWTs
-	// default to Config.Introspection's, and nothing else is inherited
-	// (CacheCapacity is guard-wide and cannot be set here). Nil means the
-	// issuer introspects only if it owns Config.Introspection (see there).
+	// issuer's own metadata; MaxTTL, NegativeTTL and MaxConcurrent default
+	// to Config.Introspection's, and so does JWTs when that is
+	// IntrospectJWTAlways (opt out with Introspect: IssuerIntrospectOff).
+	// Nothing else is inherited; CacheCapacity is guard-wide and cannot be
+	// set here. For a pattern with "*" in the host, each tenant is a server
+	// of its own, so credentials need a fixed Endpoint (and, for bearer
+	// without a BearerToken, a fixed TokenEndpoint). Nil means the issuer
+	// introspects only if it owns Config.Introspection (see there).
 	Introspection *IntrospectionConfig
 }
 
@@ -96,7 +100,8 @@ type issuerSpec struct {
 	introspection  *IntrospectionConfig // nil: the issuer does not introspect
 	introspectJWTs bool
 	jwtPolicy      IssuerIntrospection // as configured, before defaults
-	limits         *introspectLimits   // shared by a pattern's tenants; nil for an exact issuer
+	limits         *introspectLimits   // shared by a pattern's tenants when its endpoint is fixed; else nil
+	tenant         bool                // matched by a pattern
 }
 
 // issuer is one trusted authorization server and everything that judges
@@ -150,13 +155,23 @@ func compilePattern(ti TrustedIssuer, spec issuerSpec, allowInsecure bool) (issu
 	if !strings.HasPrefix(ti.Issuer, u.Scheme+"://") || u.RawQuery != "" {
 		return issuerPattern{}, fmt.Errorf("issuer pattern %q: the scheme must be literal and there can be no query", ti.Issuer)
 	}
+	spec.tenant = true
 	if ic := spec.introspection; ic != nil {
-		if hostLabel := !strings.Contains(strings.TrimPrefix(prefix, u.Scheme+"://"), "/"); hostLabel && ic.Endpoint == "" && ic.AuthMethod != "none" {
+		hostLabel := !strings.Contains(strings.TrimPrefix(prefix, u.Scheme+"://"), "/")
+		if hostLabel && ic.AuthMethod != "none" {
 			// Each tenant is then a server of its own, named by the token:
-			// one secret must not go to all of them.
-			return issuerPattern{}, fmt.Errorf("issuer pattern %q has its * in the host, so each tenant is a different server: its credentials need a fixed Introspection.Endpoint (or AuthMethod none)", ti.Issuer)
+			// no URL that receives a credential may come from its metadata.
+			if ic.Endpoint == "" {
+				return issuerPattern{}, fmt.Errorf("issuer pattern %q has its * in the host, so each tenant is a different server: its credentials need a fixed Introspection.Endpoint (or AuthMethod none)", ti.Issuer)
+			}
+			if ic.BearerToken == "" && ic.TokenEndpoint == "" && (ic.AuthMethod == "bearer") {
+				return issuerPattern{}, fmt.Errorf("issuer pattern %q has its * in the host, so each tenant is a different server: AuthMethod bearer needs a fixed Introspection.TokenEndpoint (or a BearerToken)", ti.Issuer)
+			}
 		}
-		spec.limits = newIntrospectLimits(ic.MaxConcurrent)
+		if ic.Endpoint != "" {
+			// One server for every tenant: one set of bounds.
+			spec.limits = newIntrospectLimits(ic.MaxConcurrent)
+		}
 	}
 	return issuerPattern{prefix: prefix, suffix: suffix, spec: spec}, nil
 }
@@ -185,6 +200,47 @@ type dynamicIssuers struct {
 	flights  singleflight.Group
 	slots    *semaphore.Weighted
 	closing  sync.WaitGroup // key sets of evicted issuers being closed
+
+	// mu orders adding an issuer against close, so an issuer whose
+	// discovery ends after Close has its key set closed, not leaked.
+	mu     sync.Mutex
+	closed bool
+	// limits bound the introspection calls per endpoint URL, for the
+	// tenants of patterns without a fixed endpoint: tenants that share a
+	// server share its bounds, and others are not held back by it.
+	limits map[string]*introspectLimits
+}
+
+// maxEndpointLimits bounds the endpoints whose limits are kept; past it, a
+// new endpoint gets limits of its own.
+const maxEndpointLimits = 1000
+
+// limitsFor returns the shared limits of endpoint.
+func (d *dynamicIssuers) limitsFor(endpoint string, maxConcurrent int) *introspectLimits {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if l, ok := d.limits[endpoint]; ok {
+		return l
+	}
+	l := newIntrospectLimits(maxConcurrent)
+	if len(d.limits) < maxEndpointLimits {
+		d.limits[endpoint] = l
+	}
+	return l
+}
+
+// add keeps iss, unless the guard is closing, in which case its key set
+// is closed at once.
+func (d *dynamicIssuers) add(id string, iss *issuer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		if iss.keys != nil {
+			iss.keys.Close()
+		}
+		return
+	}
+	d.live.Add(id, iss)
 }
 
 // maxConcurrentDiscoveries bounds pattern-issuer discoveries in flight.
@@ -198,6 +254,7 @@ func newDynamicIssuers(patterns []issuerPattern, max int) *dynamicIssuers {
 		patterns: patterns,
 		failed:   cache.New[*Error](cache.Options{Capacity: 1000}),
 		slots:    semaphore.NewWeighted(maxConcurrentDiscoveries),
+		limits:   make(map[string]*introspectLimits),
 	}
 	d.live, _ = lru.NewWithEvict(max, func(_ string, iss *issuer) {
 		if iss.keys != nil {
@@ -254,7 +311,7 @@ func (g *Guard) lookupDynamic(ctx context.Context, id string) (*issuer, *Error) 
 			}
 			return nil, e
 		}
-		d.live.Add(id, iss)
+		d.add(id, iss)
 		return iss, nil
 	})
 	select {
@@ -280,6 +337,16 @@ func (g *Guard) discoverIssuer(id string, spec issuerSpec) (*issuer, *Error) {
 	spec.id = id
 	iss, err := g.newIssuer(ctx, g.discoveryClient(), spec)
 	if err != nil {
+		var ce configError
+		if errors.As(err, &ce) {
+			// The tenant's own metadata does not fit the pattern's policy
+			// (no introspection endpoint, say): definite, and cached as
+			// such, so it is not discovered again per request.
+			if g.cfg.Logger != nil {
+				g.cfg.Logger.Warn("tokenguard: pattern issuer refused", "issuer", id, "error", err)
+			}
+			return nil, errInvalidToken("untrusted issuer", err)
+		}
 		if errors.Is(err, discovery.ErrNotFound) || errors.Is(err, discovery.ErrIssuerMismatch) || errors.Is(err, fetch.ErrInsecureURL) {
 			return nil, errInvalidToken("untrusted issuer", err)
 		}
@@ -289,9 +356,12 @@ func (g *Guard) discoverIssuer(id string, spec issuerSpec) (*issuer, *Error) {
 }
 
 func (d *dynamicIssuers) close() {
+	d.mu.Lock()
+	d.closed = true
 	for _, id := range d.live.Keys() {
 		d.live.Remove(id) // the eviction callback closes its key set
 	}
+	d.mu.Unlock()
 	d.closing.Wait()
 }
 

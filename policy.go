@@ -235,6 +235,9 @@ func (g *Guard) resolveIssuer(ti TrustedIssuer, ownsGuardIntrospection bool) (is
 		spec.introspection = &ic
 	case ownsGuardIntrospection:
 		ic := cfg.Introspection
+		if err := checkSignedResponses(ti.Issuer, ic); err != nil {
+			return spec, err
+		}
 		spec.introspection = &ic
 	}
 	switch ti.Introspect {
@@ -250,6 +253,15 @@ func (g *Guard) resolveIssuer(ti TrustedIssuer, ownsGuardIntrospection bool) (is
 	return spec, nil
 }
 
+// checkSignedResponses refuses RFC 9701 answers without the client id
+// they are addressed to.
+func checkSignedResponses(id string, ic IntrospectionConfig) error {
+	if ic.SignedResponses && ic.ClientID == "" {
+		return fmt.Errorf("tokenguard: issuer %s: SignedResponses needs ClientID: a signed answer's aud is the client it is for", id)
+	}
+	return nil
+}
+
 // issuerIntrospection checks a TrustedIssuer.Introspection and fills in
 // what it inherits from Config.Introspection: limits and the JWT policy,
 // never a credential or an endpoint.
@@ -262,6 +274,9 @@ func issuerIntrospection(id string, ic, guard IntrospectionConfig) (Introspectio
 	}
 	if ic.JWTs == IntrospectJWTUnknownIssuer {
 		return ic, fmt.Errorf("tokenguard: issuer %s: IntrospectJWTUnknownIssuer is guard-wide: set it in Config.Introspection", id)
+	}
+	if err := checkSignedResponses(id, ic); err != nil {
+		return ic, err
 	}
 	if ic.MaxTTL == 0 {
 		ic.MaxTTL = guard.MaxTTL
@@ -299,6 +314,9 @@ func checkRouting(cfg Config, plan *issuerPlan) error {
 		for _, p := range s.introspection.TokenPrefixes {
 			if len(p) < minTokenPrefix {
 				return fmt.Errorf("tokenguard: issuer %s: TokenPrefixes entry %q is shorter than %d characters: it would claim other issuers' tokens", s.id, p, minTokenPrefix)
+			}
+			if o, dup := prefixOwner[p]; dup && o != s.id {
+				return fmt.Errorf("tokenguard: TokenPrefixes %q is claimed by issuers %s and %s: a token could belong to either", p, o, s.id)
 			}
 			prefixOwner[p] = s.id
 		}

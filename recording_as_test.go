@@ -191,6 +191,14 @@ func (s *recordingAS) serve(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
 			a = map[string]any{"active": false}
 		}
+		if status, ok := a["_status"].(int); ok {
+			// An error answer: {"_status": 429, "_retry_after": "300"}.
+			if ra, ok := a["_retry_after"].(string); ok {
+				w.Header().Set("Retry-After", ra)
+			}
+			w.WriteHeader(status)
+			return
+		}
 		writeJSON(a)
 	case strings.HasSuffix(path, "/token"):
 		writeJSON(map[string]any{"access_token": "token-of-" + iss, "token_type": "Bearer", "expires_in": 3600})

@@ -58,6 +58,9 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 					return nil, e
 				}
 				if at, re = g.introspectingIssuer(ctx, iss, "the token's iss"); re != nil {
+					if re.Status >= 500 {
+						return nil, re // the issuer's server is down: not the token's fault
+					}
 					return nil, e
 				}
 			}
