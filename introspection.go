@@ -140,6 +140,7 @@ type introspector struct {
 	flights     singleflight.Group
 	maxTTL      time.Duration
 	negativeTTL time.Duration
+	leeway      time.Duration // the issuer's, on exp and nbf as for its JWTs
 	now         func() time.Time
 }
 
@@ -185,6 +186,7 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 		Timeout:           g.cfg.FetchTimeout,
 		InsecureAllowHTTP: g.cfg.InsecureAllowHTTP,
 		Now:               g.cfg.Now,
+		Leeway:            iss.leeway,
 	}
 	if !iss.skipAudience {
 		cfg.Audiences = iss.audiences
@@ -227,6 +229,7 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 		shared:      g.introspection,
 		maxTTL:      ic.MaxTTL,
 		negativeTTL: ic.NegativeTTL,
+		leeway:      iss.leeway,
 		now:         g.now,
 	}
 	if in.maxTTL <= 0 {
@@ -337,9 +340,13 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	// Cached until exp (at most MaxTTL), plus NegativeTTL past exp: a
 	// client that keeps sending a token after it expired is then told so
 	// from the cache, not with another call. judge checks exp on every hit.
+	// Compared before adding: an exp centuries away saturates Sub, and
+	// adding to that would overflow to a negative TTL (never cached).
 	ttl := in.maxTTL
 	if !p.Expiry.IsZero() {
-		ttl = min(ttl, p.Expiry.Sub(in.now())+in.negativeTTL)
+		if left := p.Expiry.Add(in.leeway).Sub(in.now()); left < ttl {
+			ttl = left + in.negativeTTL
+		}
 	}
 	v := &cached{p: p}
 	c.Set(ctx, key, v, ttl)
@@ -352,7 +359,7 @@ func (in *introspector) judge(c *cached) (*Principal, *Error) {
 	if c.p == nil {
 		return nil, errInvalidToken("token is not active", nil)
 	}
-	if !c.p.Expiry.IsZero() && !in.now().Before(c.p.Expiry) {
+	if !c.p.Expiry.IsZero() && !in.now().Before(c.p.Expiry.Add(in.leeway)) {
 		return nil, errInvalidToken("token expired", nil)
 	}
 	// A copy per request: the cached one is shared by every request that

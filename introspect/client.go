@@ -37,6 +37,7 @@ type Client struct {
 	timeout   time.Duration
 	maxBytes  int64
 	now       func() time.Time
+	leeway    time.Duration
 }
 
 // AuthMethod returns the client authentication in use, as given or as New

@@ -126,6 +126,11 @@ type Config struct {
 	// Now is the clock for exp/nbf checks and bearer token expiry. The zero
 	// value means time.Now.
 	Now func() time.Time
+	// Leeway is the clock skew allowed on an answer's exp and nbf, as for
+	// a JWT's: servers that send nbf (Ory Hydra does) would otherwise see
+	// fresh tokens refused whenever this clock is a little behind theirs.
+	// The zero value means none.
+	Leeway time.Duration
 }
 
 const (
@@ -163,6 +168,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:   cfg.Timeout,
 		maxBytes:  cfg.MaxBytes,
 		now:       cfg.Now,
+		leeway:    max(cfg.Leeway, 0),
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultTimeout

@@ -22,9 +22,12 @@ type Result struct {
 	ClientID  string // client_id
 	Username  string // username
 	TokenType string // token_type
-	Subject   string // sub
-	Issuer    string // iss
-	TokenID   string // jti
+	// TokenUse is the token_use member some servers (Ory Hydra, fosite)
+	// send to say which kind of token this is; "" when absent.
+	TokenUse string
+	Subject  string // sub
+	Issuer   string // iss
+	TokenID  string // jti
 	// Audience is the aud member, a string or an array of strings; nil when
 	// absent.
 	Audience []string
@@ -81,7 +84,7 @@ func parseResult(body []byte) (*Result, error) {
 		name string
 		dst  *string
 	}{
-		{"client_id", &r.ClientID}, {"username", &r.Username}, {"token_type", &r.TokenType},
+		{"client_id", &r.ClientID}, {"username", &r.Username}, {"token_type", &r.TokenType}, {"token_use", &r.TokenUse},
 		{"sub", &r.Subject}, {"iss", &r.Issuer}, {"jti", &r.TokenID},
 	} {
 		if *f.dst, err = str(m, f.name); err != nil {
@@ -115,10 +118,16 @@ func (c *Client) validate(r *Result) error {
 	if strings.EqualFold(r.TokenType, "refresh_token") {
 		return &TokenError{Reason: "refresh token not accepted", Detail: "token_type " + quote(r.TokenType)}
 	}
-	if !r.Expiry.IsZero() && !now.Before(r.Expiry) {
+	// token_type is the OAuth token type (Bearer, DPoP): servers that say
+	// which kind of token this is (Ory Hydra and fosite answer a refresh
+	// token with token_type bearer) say it in token_use.
+	if r.TokenUse != "" && r.TokenUse != "access_token" {
+		return &TokenError{Reason: "not an access token", Detail: "token_use " + quote(r.TokenUse)}
+	}
+	if !r.Expiry.IsZero() && !now.Before(r.Expiry.Add(c.leeway)) {
 		return &TokenError{Reason: "token expired", Detail: "exp " + r.Expiry.UTC().Format(time.RFC3339)}
 	}
-	if !r.NotBefore.IsZero() && now.Before(r.NotBefore) {
+	if !r.NotBefore.IsZero() && now.Add(c.leeway).Before(r.NotBefore) {
 		return &TokenError{Reason: "token not yet valid", Detail: "nbf " + r.NotBefore.UTC().Format(time.RFC3339)}
 	}
 	if r.Issuer != "" && len(c.issuers) > 0 && !slices.Contains(c.issuers, r.Issuer) {

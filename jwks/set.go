@@ -27,6 +27,10 @@ var (
 	ErrUnavailable = errors.New("jwks: key set unavailable")
 	// ErrClosed is returned by a Set after Close.
 	ErrClosed = errors.New("jwks: set closed")
+	// ErrNoUsableKeys means a fetched document held no key that can verify
+	// a signature (an empty set, or every key skipped). Such a fetch is a
+	// failed refresh: the last good set stays, within MaxStaleness.
+	ErrNoUsableKeys = errors.New("jwks: no usable key in the set")
 )
 
 // maxRetryAfter bounds how long a server's Retry-After holds fetches back.
@@ -368,6 +372,17 @@ func (s *Set) fetch() (time.Duration, error) {
 	p, err := parse(resp.Body, s.opts.MaxKeys)
 	if err != nil {
 		return s.opts.MinRefreshInterval, fmt.Errorf("jwks: %s: %w", s.url, err)
+	}
+	if len(p.index) == 0 {
+		// An empty or wholly unusable set is a server fault, not a
+		// rotation: storing it would turn every valid token into 401
+		// "unknown key" (and any request with a random kid can make us
+		// fetch it). Keep the last good set instead.
+		reasons := make([]string, 0, min(len(p.skipped), 3))
+		for _, sk := range p.skipped[:min(len(p.skipped), 3)] {
+			reasons = append(reasons, fmt.Sprintf("kid %s: %s", kidText(sk.ID), sk.Reason))
+		}
+		return s.opts.MinRefreshInterval, fmt.Errorf("%w: %s has %d keys, none usable (%s); keeping the last good set", ErrNoUsableKeys, s.url, len(p.keys)+len(p.skipped), strings.Join(reasons, "; "))
 	}
 	// A refresh replaces the set: a key the server stopped publishing must
 	// stop verifying tokens now, not live on in a merge.

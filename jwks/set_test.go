@@ -443,3 +443,46 @@ func containsAll(s string, parts ...string) bool {
 	}
 	return true
 }
+
+// A refresh that yields no usable key (an empty set, or only keys that
+// cannot verify) is a failed refresh: the last good set stays and the
+// failure is reported. Before, it replaced the set and every valid token
+// got "unknown key", with nothing logged.
+func TestUnusableSetIsAFailedRefresh(t *testing.T) {
+	rk := testRSAKey(t)
+	good := jwkJSON(t, &rk.PublicKey, map[string]any{"kid": "a"})
+	for name, keys := range map[string][]map[string]any{
+		"empty": {},
+		"only unusable": {
+			{"kty": "oct", "kid": "h", "k": "c2VjcmV0"},
+			jwkJSON(t, &rk.PublicKey, map[string]any{"kid": "e", "use": "enc"}),
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ks := newKeyServer(t, good)
+			var errs []error
+			var mu sync.Mutex
+			refreshed := 0
+			s := newSet(t, ks.URL, Options{
+				OnError:   func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() },
+				OnRefresh: func([]Key) { mu.Lock(); refreshed++; mu.Unlock() },
+			})
+			ks.set(func(ks *keyServer) { ks.keys = keys })
+			if err := s.Refresh(context.Background()); !errors.Is(err, ErrNoUsableKeys) {
+				t.Fatalf("refresh to an unusable set: %v, want ErrNoUsableKeys", err)
+			}
+			if keys, err := s.Lookup(context.Background(), "a", "RS256"); err != nil || len(keys) != 1 {
+				t.Errorf("the last good set was replaced: %d keys, %v", len(keys), err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if refreshed != 1 || len(errs) == 0 || !errors.Is(errs[len(errs)-1], ErrNoUsableKeys) {
+				t.Errorf("OnRefresh %d times (want 1: the first fetch), errors %v", refreshed, errs)
+			}
+			// At start-up there is no last good set: New fails, saying why.
+			if _, err := New(context.Background(), ks.URL, Options{InsecureAllowHTTP: true}); !errors.Is(err, ErrNoUsableKeys) || !strings.Contains(err.Error(), ks.URL) {
+				t.Errorf("New with an unusable set: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package tokenguard_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenguard/tokenguard"
+	"github.com/tokenguard/tokenguard/oauthtest"
+)
+
+// Hostile and failing authorization servers (issue 12): each test shows
+// what a server's fault used to do to valid tokens, and fails without the
+// fix.
+
+// logBuffer is a Debug-level slog logger writing to a buffer.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// An empty key set (or one with no usable key) is a failed refresh: a
+// request with a random kid makes the guard fetch it, and valid tokens
+// must keep working on the last good set, with a warning logged.
+func TestAttackEmptyKeySetKeepsTheLastGoodOne(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty":         `{"keys":[]}`,
+		"only unusable": `{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"},{"kty":"RSA","kid":"e","use":"enc","n":"AQAB","e":"AQAB"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			as := newAS(t, oauthtest.Options{})
+			var logs logBuffer
+			g := newGuard(t, as, tokenguard.Config{Logger: logs.logger(), TokenCacheSize: -1})
+			h := g.Handler(http.NotFoundHandler())
+			valid := as.Mint(nil)
+			if w := call(h, "Bearer "+valid); w.Code != 404 {
+				t.Fatalf("valid token before: %d", w.Code)
+			}
+			as.SetFault("jwks", &oauthtest.Fault{Status: 200, Body: body})
+			random := as.MintWith(oauthtest.MintOptions{Header: map[string]any{"kid": "random-kid"}})
+			w := call(h, "Bearer "+random)
+			if w.Code != 503 {
+				t.Errorf("random kid while the server publishes an unusable set: %d %s, want 503", w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+			if as.Requests("jwks") != 2 {
+				t.Fatalf("%d JWKS fetches, want 2 (start-up and the random kid's)", as.Requests("jwks"))
+			}
+			if w := call(h, "Bearer "+valid); w.Code != 404 {
+				t.Errorf("valid token after the unusable refresh: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+			}
+			if !strings.Contains(logs.String(), "no usable key") {
+				t.Errorf("no warning logged:\n%s", logs.String())
+			}
+		})
+	}
+	// At start-up there is no last good set: New fails and says why.
+	as := newAS(t, oauthtest.Options{})
+	as.SetFault("jwks", &oauthtest.Fault{Status: 200, Body: `{"keys":[]}`})
+	_, err := tokenguard.New(context.Background(), tokenguard.Config{ResourceMetadataURL: as.ResourceMetadataURL(), InsecureAllowHTTP: true})
+	if err == nil || !strings.Contains(err.Error(), "no usable key") {
+		t.Errorf("New against an empty key set: %v", err)
+	}
+}
+
+// exp and nbf in introspection answers get the issuer's leeway, as a JWT's
+// do. Before, an answer with nbf a second ahead (Ory Hydra sends nbf) was
+// refused and cached as inactive.
+func TestIntrospectionAnswersGetTheLeeway(t *testing.T) {
+	guardClock := newFakeClock()
+	serverClock := &fakeClock{t: guardClock.Now()}
+	as, g := opaqueSetup(t, oauthtest.Options{Now: serverClock.Now}, tokenguard.IntrospectionConfig{},
+		tokenguard.Config{Leeway: 5 * time.Second, Now: guardClock.Now})
+	h := g.Handler(http.NotFoundHandler())
+
+	// The server's clock is a second ahead; its nbf is its "now".
+	serverClock.Advance(time.Second)
+	ahead := as.MintOpaque(oauthtest.Claims{"nbf": serverClock.Now().Unix()})
+	if w := call(h, "Bearer "+ahead); w.Code != 404 {
+		t.Errorf("nbf 1 s ahead, leeway 5 s: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	// A minute ahead is beyond the leeway.
+	serverClock.Advance(time.Minute)
+	far := as.MintOpaque(oauthtest.Claims{"nbf": serverClock.Now().Unix()})
+	w := call(h, "Bearer "+far)
+	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "token not yet valid"); w.Code != 401 || got != want {
+		t.Errorf("nbf a minute ahead: %d %s", w.Code, got)
+	}
+}
+
+// A refresh token is not an access token, whatever its token_type says:
+// Ory Hydra and fosite answer one with token_type bearer and token_use
+// refresh_token.
+func TestAttackRefreshTokenByTokenUse(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	for _, tc := range []struct {
+		name   string
+		claims oauthtest.Claims
+		status int
+		desc   string
+	}{
+		{"token_use refresh_token", oauthtest.Claims{"token_type": "bearer", "token_use": "refresh_token"}, 401, "not an access token"},
+		{"token_type refresh_token", oauthtest.Claims{"token_type": "refresh_token"}, 401, "refresh token not accepted"},
+		{"token_use access_token", oauthtest.Claims{"token_type": "bearer", "token_use": "access_token"}, 404, ""},
+		{"neither (Authelia)", oauthtest.Claims{"token_type": nil}, 404, ""},
+	} {
+		w := call(h, "Bearer "+as.MintOpaque(tc.claims))
+		want := ""
+		if tc.status == 401 {
+			want = wantChallenge(g, "invalid_token", tc.desc)
+		}
+		if w.Code != tc.status || w.Header().Get("WWW-Authenticate") != want {
+			t.Errorf("%s: %d %s", tc.name, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+}
+
+// An answer whose exp is centuries away is cached (for MaxTTL), not
+// recomputed into a negative TTL and asked again on every request.
+func TestFarFutureExpIsCached(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	tok := as.MintOpaque(oauthtest.Claims{"exp": int64(1) << 40})
+	for range 3 {
+		if w := call(h, "Bearer "+tok); w.Code != 404 {
+			t.Fatalf("%d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	if n := as.Requests("introspect"); n != 1 {
+		t.Errorf("%d introspection calls, want 1", n)
+	}
+}
