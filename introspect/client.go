@@ -3,6 +3,7 @@ package introspect
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,10 +49,17 @@ func (c *Client) AuthMethod() AuthMethod { return c.method }
 // inactive token is a Result with Active false and a nil error. Otherwise
 // the error is a *TokenError or an *UpstreamError; see the package
 // documentation. The token never appears in an error.
-func (c *Client) Introspect(ctx context.Context, token string) (*Result, error) {
+func (c *Client) Introspect(ctx context.Context, token string) (_ *Result, err error) {
 	if token == "" {
 		return nil, &TokenError{Reason: "empty token"}
 	}
+	// A server may echo the token in what it answers (in iss, aud, a
+	// member name, an error body); errors end up in logs.
+	defer func() {
+		if err != nil {
+			err = redact(err, token)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	body, err := c.exchange(ctx, token)
@@ -135,6 +143,19 @@ func (c *Client) send(ctx context.Context, token, bearer string) (*http.Response
 
 // readOK turns a response into the body of a 200 answer or an UpstreamError.
 func (c *Client) readOK(resp *http.Response) ([]byte, error) {
+	if resp.StatusCode == http.StatusBadRequest {
+		// RFC 7009 §2.2.1's unsupported_token_type, which some servers
+		// (panva's oidc-provider) answer for tokens they do not introspect,
+		// such as structured ones: a verdict on the token, not an outage.
+		code := errorCode(resp.Body)
+		discard(resp)
+		if code == "unsupported_token_type" {
+			return nil, &TokenError{Reason: "token is not active", Detail: "the server does not introspect this kind of token (400 unsupported_token_type)"}
+		}
+		e := statusError(resp, "POST "+c.endpoint, c.now())
+		e.ErrorCode = code
+		return nil, e
+	}
 	if resp.StatusCode != http.StatusOK {
 		discard(resp)
 		return nil, statusError(resp, "POST "+c.endpoint, c.now())
@@ -204,6 +225,25 @@ func readBody(resp *http.Response, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body exceeds %d bytes", fetch.ErrTooLarge, max)
 	}
 	return body, nil
+}
+
+// errorCode reads the RFC 6749 §5.2 error member of a small JSON error
+// body; "" when there is none. The body is never quoted anywhere: a server
+// may echo the token in it.
+func errorCode(body io.Reader) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.NewDecoder(io.LimitReader(body, 4<<10)).Decode(&e) != nil || len(e.Error) > 64 {
+		return ""
+	}
+	for _, c := range []byte(e.Error) {
+		// RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E.
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return ""
+		}
+	}
+	return e.Error
 }
 
 // discard drains a little of an unwanted body so the connection can be

@@ -1,9 +1,12 @@
 package introspect
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Sentinel errors for errors.Is. Every error Introspect returns matches
@@ -57,6 +60,9 @@ type UpstreamError struct {
 	StatusCode int
 	// RetryAfter is the server's Retry-After hint; 0 when absent.
 	RetryAfter time.Duration
+	// ErrorCode is the error member of a 400 answer's JSON body (RFC 6749
+	// §5.2), such as "invalid_request"; "" when absent.
+	ErrorCode string
 	// Err is the cause. It may wrap ErrCredentialsRejected, ErrBadResponse,
 	// context.DeadlineExceeded or a *url.Error.
 	Err error
@@ -78,14 +84,69 @@ func (e *UpstreamError) Unwrap() []error {
 }
 
 // quote bounds and quotes text that came from the server for an error.
+// Not only ASCII controls are neutralised: C1 controls (U+0085), line
+// separators (U+2028) and bidi overrides (U+202E) would let a server
+// rewrite how a log line reads.
 func quote(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "..."
 	}
 	return `"` + strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '"' {
+		if r == '"' || r == '\\' || !unicode.IsPrint(r) {
 			return '?'
 		}
 		return r
 	}, s) + `"`
+}
+
+// withheld replaces an error text that contained the token.
+const withheld = "detail withheld: it contained the token"
+
+// redact returns err, or when its text contains the token (or a piece of
+// it long enough to matter), an error of the same kind and sentinels
+// without that text.
+func redact(err error, token string) error {
+	if !leaks(err.Error(), token) {
+		return err
+	}
+	switch e := err.(type) {
+	case *TokenError:
+		return &TokenError{Reason: e.Reason, Detail: withheld}
+	case *UpstreamError:
+		out := &UpstreamError{StatusCode: e.StatusCode, RetryAfter: e.RetryAfter}
+		if leaks(e.ErrorCode, token) {
+			out.ErrorCode = ""
+		} else {
+			out.ErrorCode = e.ErrorCode
+		}
+		out.Err = errors.New(withheld)
+		for _, sentinel := range []error{ErrBadResponse, ErrCredentialsRejected, context.DeadlineExceeded, context.Canceled} {
+			if errors.Is(e.Err, sentinel) {
+				out.Err = fmt.Errorf("%w (%s)", sentinel, withheld)
+				break
+			}
+		}
+		return out
+	}
+	return &UpstreamError{Err: errors.New(withheld)}
+}
+
+// leakWindow is the length of a piece of the token that counts as the
+// token: shorter runs of token characters occur in ordinary text.
+const leakWindow = 16
+
+// leaks reports whether s contains token or any leakWindow bytes of it.
+func leaks(s, token string) bool {
+	if token == "" || s == "" {
+		return false
+	}
+	if len(token) < leakWindow {
+		return strings.Contains(s, token)
+	}
+	for i := 0; i+leakWindow <= len(s); i++ {
+		if strings.Contains(token, s[i:i+leakWindow]) {
+			return true
+		}
+	}
+	return false
 }
