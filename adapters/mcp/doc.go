@@ -58,12 +58,21 @@
 // closed).
 //
 // A Principal becomes a TokenInfo with Scopes = Principal.Scopes,
-// Expiration = Principal.Expiry, UserID = Principal.Subject, and the
-// issuer, client id, token kind and the Principal itself in Extra (see
-// TokenInfo and the Extra… keys). Tools read it as
+// Expiration = Principal.Expiry, UserID = UserID(Principal.Issuer,
+// Principal.Subject), and the subject, issuer, client id, token kind and
+// the Principal itself in Extra (see TokenInfo and the Extra… keys).
+// UserID names the issuer as well as the subject because a subject is
+// unique only per issuer: were it the bare sub, alice of one trusted
+// issuer (or tenant) could use a session of alice of another. It is an
+// encoding of the pair, ["https://as.example.com","alice"], to compare,
+// not to show or parse; the bare subject is in Extra[ExtraSubject].
+// Tools read the caller as
 //
 //	if req.Extra != nil && req.Extra.TokenInfo != nil { // nil over stdio or in-memory transports
-//		sub, scopes := req.Extra.TokenInfo.UserID, req.Extra.TokenInfo.Scopes
+//		ti := req.Extra.TokenInfo
+//		sub, _ := ti.Extra[tgmcp.ExtraSubject].(string)
+//		iss, _ := ti.Extra[tgmcp.ExtraIssuer].(string)
+//		scopes := ti.Scopes
 //		...
 //	}
 //

@@ -43,7 +43,10 @@ func Example() {
 	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "the caller"},
 		func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 			ti := req.Extra.TokenInfo // set on every request by tgmcp.Middleware
-			text := fmt.Sprintf("%s with scopes %v", ti.UserID, ti.Scopes)
+			sub, _ := ti.Extra[tgmcp.ExtraSubject].(string)
+			iss, _ := ti.Extra[tgmcp.ExtraIssuer].(string)
+			// UserID, which binds the session, names the issuer as well.
+			text := fmt.Sprintf("%s with scopes %v; session bound to %v", sub, ti.Scopes, ti.UserID == tgmcp.UserID(iss, sub))
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
 		})
 	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
@@ -87,7 +90,7 @@ func Example() {
 	// Output:
 	// 401 Bearer realm="http://mcp.test/mcp", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
 	// 403 Bearer realm="http://mcp.test/mcp", error="insufficient_scope", error_description="token lacks a required scope", scope="mcp:tools", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
-	// alice with scopes [mcp:tools]
+	// alice with scopes [mcp:tools]; session bound to true
 }
 
 // bearer is an http.RoundTripper that sends its token as a bearer token.
@@ -118,4 +121,19 @@ func ExamplePrincipalFrom() {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: claims.Tenant}}}, nil, nil
 		})
 	_ = server
+}
+
+// The UserID that binds an MCP session: issuer and subject as a JSON pair,
+// so that alice of one issuer is not alice of another, and no choice of
+// characters makes two pairs one.
+func ExampleUserID() {
+	fmt.Println(tgmcp.UserID("https://as.example.com", "alice"))
+	fmt.Println(tgmcp.UserID("https://other.example.com", "alice"))
+	fmt.Println(tgmcp.UserID(`https://as.example.com","x`, "y"))
+	fmt.Println(tgmcp.UserID("https://as.example.com", `x","y`))
+	// Output:
+	// ["https://as.example.com","alice"]
+	// ["https://other.example.com","alice"]
+	// ["https://as.example.com\",\"x","y"]
+	// ["https://as.example.com","x\",\"y"]
 }

@@ -59,6 +59,8 @@ type whoami struct {
 	Client string   `json:"client_id"`
 	Kind   string   `json:"kind"`
 	Expiry int64    `json:"exp"`
+	// ExtraSub is TokenInfo.Extra[ExtraSubject], the bare sub.
+	ExtraSub string `json:"extra_sub"`
 	// From PrincipalFrom(req).
 	Subject string `json:"sub"`
 	// From tokenguard.PrincipalFrom(ctx) of the tool's context.
@@ -75,6 +77,7 @@ func newMCPServer() *mcp.Server {
 				ti := req.Extra.TokenInfo
 				out.UserID, out.Scopes = ti.UserID, ti.Scopes
 				out.Issuer, _ = ti.Extra[tgmcp.ExtraIssuer].(string)
+				out.ExtraSub, _ = ti.Extra[tgmcp.ExtraSubject].(string)
 				out.Client, _ = ti.Extra[tgmcp.ExtraClientID].(string)
 				out.Kind, _ = ti.Extra[tgmcp.ExtraKind].(string)
 				out.Expiry = ti.Expiration.Unix()
@@ -177,6 +180,27 @@ func callWhoami(t *testing.T, cs *mcp.ClientSession) whoami {
 		t.Fatalf("whoami output %v: %v", res.StructuredContent, err)
 	}
 	return out
+}
+
+// refusedCall calls whoami on cs, which must fail, and returns the
+// exchange of the POST that carried the call.
+func refusedCall(t *testing.T, cs *mcp.ClientSession, rec *recorder) exchange {
+	t.Helper()
+	rec.mu.Lock()
+	n := len(rec.log)
+	rec.mu.Unlock()
+	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "whoami"}); err == nil {
+		t.Fatal("CallTool succeeded")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, x := range rec.log[n:] {
+		if x.method == http.MethodPost {
+			return x
+		}
+	}
+	t.Fatal("CallTool sent no POST")
+	return exchange{}
 }
 
 // remarshal decodes v (as the SDK's client decoded it) into out.

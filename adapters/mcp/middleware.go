@@ -40,8 +40,11 @@ import (
 // under tokenguard.PrincipalFrom(r.Context()), and for the MCP SDK, as
 // the auth.TokenInfo that TokenInfo builds, stored where
 // auth.RequireBearerToken stores it. The SDK then binds stateful sessions
-// to its UserID and hands it to every tool as req.Extra.TokenInfo
-// (PrincipalFrom(req) returns the Principal from it).
+// to its UserID, which names the token's issuer and subject (see UserID),
+// so a session opened by a user of one issuer refuses, with 403, a token
+// of another issuer's user who has the same sub; and it hands the
+// TokenInfo to every tool as req.Extra.TokenInfo (PrincipalFrom(req)
+// returns the Principal from it).
 //
 // Middleware panics if g is nil.
 func Middleware(g *tokenguard.Guard, reqs ...tokenguard.Requirement) func(http.Handler) http.Handler {

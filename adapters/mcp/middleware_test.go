@@ -87,8 +87,8 @@ func TestToolSeesCaller(t *testing.T) {
 	}
 	got := callWhoami(t, cs)
 	want := whoami{
-		UserID: "alice", Scopes: []string{"orders:read", "profile"}, Issuer: e.as.Issuer, Client: "agent-7",
-		Kind: "jwt", Expiry: exp.Unix(), Subject: "alice", ContextScopes: []string{"orders:read", "profile"},
+		UserID: `["` + e.as.Issuer + `","alice"]`, Scopes: []string{"orders:read", "profile"}, Issuer: e.as.Issuer, Client: "agent-7",
+		Kind: "jwt", Expiry: exp.Unix(), ExtraSub: "alice", Subject: "alice", ContextScopes: []string{"orders:read", "profile"},
 	}
 	if !equalWhoami(got, want) {
 		t.Errorf("whoami\n got %+v\nwant %+v", got, want)
@@ -97,7 +97,8 @@ func TestToolSeesCaller(t *testing.T) {
 
 func equalWhoami(a, b whoami) bool {
 	return a.UserID == b.UserID && slices.Equal(a.Scopes, b.Scopes) && a.Issuer == b.Issuer && a.Client == b.Client &&
-		a.Kind == b.Kind && a.Expiry == b.Expiry && a.Subject == b.Subject && slices.Equal(a.ContextScopes, b.ContextScopes)
+		a.Kind == b.Kind && a.Expiry == b.Expiry && a.ExtraSub == b.ExtraSub && a.Subject == b.Subject &&
+		slices.Equal(a.ContextScopes, b.ContextScopes)
 }
 
 // A scope requirement on the endpoint is checked on every request, so a
@@ -124,7 +125,7 @@ func TestInsufficientScope(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Connect with the scope: %v", err)
 	}
-	if got := callWhoami(t, cs); got.UserID != "bob" || !slices.Equal(got.Scopes, []string{"orders:read"}) {
+	if got := callWhoami(t, cs); got.ExtraSub != "bob" || got.UserID != tgmcp.UserID(e.as.Issuer, "bob") || !slices.Equal(got.Scopes, []string{"orders:read"}) {
 		t.Errorf("whoami %+v", got)
 	}
 }
@@ -144,25 +145,6 @@ func TestEveryRequestChecked(t *testing.T) {
 		}
 		return cs, rec
 	}
-	// refused calls whoami, which must fail, and returns the exchange.
-	refused := func(t *testing.T, cs *mcp.ClientSession, rec *recorder) exchange {
-		rec.mu.Lock()
-		n := len(rec.log)
-		rec.mu.Unlock()
-		if _, err := cs.CallTool(t.Context(), whoamiParams); err == nil {
-			t.Fatal("CallTool succeeded")
-		}
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		for _, x := range rec.log[n:] {
-			if x.method == http.MethodPost {
-				return x
-			}
-		}
-		t.Fatal("CallTool sent no POST")
-		return exchange{}
-	}
-
 	t.Run("a new token of the same user", func(t *testing.T) {
 		cs, rec := session(t)
 		rec.setToken(e.as.Mint(oauthtest.Claims{"sub": "alice", "scope": "b"}))
@@ -179,7 +161,7 @@ func TestEveryRequestChecked(t *testing.T) {
 	t.Run("an expired token", func(t *testing.T) {
 		cs, rec := session(t)
 		rec.setToken(e.as.Mint(oauthtest.Claims{"sub": "alice", "exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix()}))
-		x := refused(t, cs, rec)
+		x := refusedCall(t, cs, rec)
 		want := `Bearer realm="` + e.endpoint("/mcp") + `", error="invalid_token", error_description="token expired", resource_metadata="` + e.g.ResourceMetadataURL() + `"`
 		if x.status != http.StatusUnauthorized || x.header.Get("WWW-Authenticate") != want {
 			t.Errorf("got %d %s", x.status, x.header.Get("WWW-Authenticate"))
@@ -188,13 +170,11 @@ func TestEveryRequestChecked(t *testing.T) {
 	t.Run("another user's token", func(t *testing.T) {
 		cs, rec := session(t)
 		rec.setToken(e.as.Mint(oauthtest.Claims{"sub": "mallory"}))
-		if x := refused(t, cs, rec); x.status != http.StatusForbidden || x.sessionID == "" || x.header.Get("WWW-Authenticate") != "" {
+		if x := refusedCall(t, cs, rec); x.status != http.StatusForbidden || x.sessionID == "" || x.header.Get("WWW-Authenticate") != "" {
 			t.Errorf("got %d (session %q, challenge %q), want the SDK's 403 session user mismatch", x.status, x.sessionID, x.header.Get("WWW-Authenticate"))
 		}
 	})
 }
-
-var whoamiParams = &mcp.CallToolParams{Name: "whoami"}
 
 // A token the Guard accepts within its leeway, already past exp by the
 // SDK's strict clock, still reaches the tool with its real Expiration:
@@ -241,7 +221,7 @@ func TestContext(t *testing.T) {
 	if got == nil || p == nil {
 		t.Fatalf("TokenInfo %v, Principal %v", got, p)
 	}
-	if got.UserID != "carol" || !slices.Equal(got.Scopes, []string{"x", "y"}) || got.Extra[tgmcp.ExtraPrincipal] != p || !got.Expiration.Equal(p.Expiry) {
+	if got.UserID != tgmcp.UserID(e.as.Issuer, "carol") || got.Extra[tgmcp.ExtraSubject] != "carol" || !slices.Equal(got.Scopes, []string{"x", "y"}) || got.Extra[tgmcp.ExtraPrincipal] != p || !got.Expiration.Equal(p.Expiry) {
 		t.Errorf("TokenInfo %+v for Principal %+v", got, p)
 	}
 

@@ -1,6 +1,7 @@
 package tgmcp
 
 import (
+	"encoding/json"
 	"slices"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -17,6 +18,10 @@ const (
 	// ExtraIssuer holds the issuer that vouched for the token
 	// (Principal.Issuer), a string.
 	ExtraIssuer = "iss"
+	// ExtraSubject holds the token's sub claim (Principal.Subject), a
+	// string, "" when the token has none. It is unique only per issuer:
+	// key per-user state by it together with ExtraIssuer, or by UserID.
+	ExtraSubject = "sub"
 	// ExtraClientID holds the token's client_id claim (Principal.ClientID), a
 	// string, "" when the token has none.
 	ExtraClientID = "client_id"
@@ -32,13 +37,16 @@ const (
 //     claim Config.ScopeClaim names, the same scopes requirements read;
 //   - Expiration is p.Expiry (the exp claim; zero for an introspected
 //     token whose answer had none);
-//   - UserID is p.Subject (the sub claim). The SDK binds each streamable
-//     HTTP session to the UserID that created it and answers 403 to the
-//     session's later requests made with a token of another UserID. A
-//     token without sub leaves UserID empty, and its session unbound.
-//     Subjects are unique only per issuer: with several trusted issuers,
-//     two of their users may share one;
-//   - Extra holds p.Issuer under ExtraIssuer, p.ClientID under
+//   - UserID is UserID(p.Issuer, p.Subject): the issuer and the sub
+//     claim together, since subjects are unique only per issuer (two
+//     trusted issuers, or two tenants of one pattern, may each have an
+//     "alice"). The SDK binds each streamable HTTP session to the UserID
+//     that created it and answers 403 to the session's later requests
+//     made with a token of another UserID, so a session is bound to one
+//     user of one issuer. A token without sub leaves UserID empty, and
+//     its session unbound, as the SDK does for unauthenticated sessions;
+//   - Extra holds p.Subject, the bare sub claim, under ExtraSubject,
+//     p.Issuer under ExtraIssuer, p.ClientID under
 //     ExtraClientID, p.Kind under ExtraKind and p itself under
 //     ExtraPrincipal.
 //
@@ -51,14 +59,42 @@ func TokenInfo(p *tokenguard.Principal) *auth.TokenInfo {
 	return &auth.TokenInfo{
 		Scopes:     slices.Clone(p.Scopes),
 		Expiration: p.Expiry,
-		UserID:     p.Subject,
+		UserID:     UserID(p.Issuer, p.Subject),
 		Extra: map[string]any{
 			ExtraPrincipal: p,
+			ExtraSubject:   p.Subject,
 			ExtraIssuer:    p.Issuer,
 			ExtraClientID:  p.ClientID,
 			ExtraKind:      p.Kind.String(),
 		},
 	}
+}
+
+// UserID returns the auth.TokenInfo.UserID that TokenInfo sets for a
+// token of issuer whose sub claim is subject: the JSON array of the two
+// strings, such as
+//
+//	["https://as.example.com","alice"]
+//
+// (encoding/json's encoding, so < > & are escaped as \u003c \u003e
+// \u0026). Two different pairs never give the same UserID, whatever
+// characters (quotes, commas, brackets) the issuer or the subject
+// contain: each JSON string ends at its first unescaped quote, so the
+// pair can be read back only one way. That holds for valid UTF-8, and
+// the strings of every Principal the Guard makes are valid UTF-8 (a JWT
+// with invalid UTF-8 is refused; introspection answers are decoded by
+// encoding/json). An empty subject gives "": a token without sub names
+// no user, and the SDK leaves a session with an empty UserID unbound.
+//
+// Compare it, do not parse it: handlers read the bare subject from
+// TokenInfo.Extra[ExtraSubject] and the issuer from
+// TokenInfo.Extra[ExtraIssuer] (or both from PrincipalFrom).
+func UserID(issuer, subject string) string {
+	if subject == "" {
+		return ""
+	}
+	b, _ := json.Marshal([2]string{issuer, subject}) // cannot fail for strings
+	return string(b)
 }
 
 // PrincipalFrom returns the tokenguard Principal of the request a tool,

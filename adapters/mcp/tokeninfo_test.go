@@ -2,6 +2,7 @@ package tgmcp_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -45,7 +46,7 @@ func TestTokenInfo(t *testing.T) {
 		{
 			name:  "jwt",
 			token: e.as.Mint(oauthtest.Claims{"sub": "alice", "client_id": "agent", "scope": "a b", "scp": []string{"c"}, "exp": exp.Unix()}),
-			want:  auth.TokenInfo{UserID: "alice", Scopes: []string{"a", "b", "c"}, Expiration: exp},
+			want:  auth.TokenInfo{UserID: `["` + e.as.Issuer + `","alice"]`, Scopes: []string{"a", "b", "c"}, Expiration: exp},
 			kind:  "jwt",
 		},
 		{
@@ -63,6 +64,7 @@ func TestTokenInfo(t *testing.T) {
 			}
 			wantExtra := map[string]any{
 				tgmcp.ExtraPrincipal: p,
+				tgmcp.ExtraSubject:   p.Subject,
 				tgmcp.ExtraIssuer:    e.as.Issuer,
 				tgmcp.ExtraClientID:  p.ClientID,
 				tgmcp.ExtraKind:      tc.kind,
@@ -82,6 +84,51 @@ func TestTokenInfo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// UserID is injective: pairs that a separator-joined or concatenated
+// encoding would confuse get different UserIDs, and the issuer always
+// counts. A token without sub leaves its session unbound, as before.
+func TestUserID(t *testing.T) {
+	pairs := [][2]string{
+		{"https://a.example", "alice"},
+		{"https://b.example", "alice"},
+		{"https://a.example/", "alice"},
+		{"https://a.example/alice", ""},
+		{"https://a.example/", "/alice"},
+		{"https://a.example", "/alice"},
+		{"https://a.example#", "alice"},
+		{"https://a.example", "#alice"},
+		{`https://a.example","x`, "y"},
+		{"https://a.example", `x","y`},
+		{`https://a.example\`, `"x`},
+		{"https://a.example", "<alice>"},
+		{"https://a.example", `\u003calice\u003e`},
+		{"", `["https://a.example","alice"]`},
+		{"https://a.example", "ALICE"},
+		{"https://a.example", "alice\x00"},
+	}
+	seen := map[string][2]string{}
+	for _, pair := range pairs {
+		id := tgmcp.UserID(pair[0], pair[1])
+		if pair[1] == "" {
+			if id != "" {
+				t.Errorf("UserID(%q, \"\") = %q, want \"\"", pair[0], id)
+			}
+			continue
+		}
+		if prev, ok := seen[id]; ok {
+			t.Errorf("UserID(%q, %q) = UserID(%q, %q) = %s", pair[0], pair[1], prev[0], prev[1], id)
+		}
+		seen[id] = pair
+		var back [2]string
+		if err := json.Unmarshal([]byte(id), &back); err != nil || back != pair {
+			t.Errorf("UserID(%q, %q) = %s, which reads back as %q (%v)", pair[0], pair[1], id, back, err)
+		}
+	}
+	if got, want := tgmcp.UserID("https://as.example.com", "alice"), `["https://as.example.com","alice"]`; got != want {
+		t.Errorf("UserID = %s, want %s", got, want)
 	}
 }
 

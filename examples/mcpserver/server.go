@@ -105,8 +105,11 @@ func newGeneralServer() *mcp.Server {
 		if req.Extra == nil || req.Extra.TokenInfo == nil {
 			return nil, Caller{}, fmt.Errorf("no authenticated caller")
 		}
+		// Not ti.UserID: that names the issuer as well (it is what binds
+		// the session), the bare sub is in Extra.
 		ti := req.Extra.TokenInfo
-		c := Caller{Subject: ti.UserID, Scopes: ti.Scopes}
+		c := Caller{Scopes: ti.Scopes}
+		c.Subject, _ = ti.Extra[tgmcp.ExtraSubject].(string)
 		c.Issuer, _ = ti.Extra[tgmcp.ExtraIssuer].(string)
 		c.ClientID, _ = ti.Extra[tgmcp.ExtraClientID].(string)
 		return nil, c, nil
