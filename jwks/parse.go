@@ -53,8 +53,9 @@ type lookup struct{ kid, alg string }
 
 // Parse reads a JWK Set document (RFC 7517 §5). Keys that cannot verify
 // signatures are skipped: use "enc", key_ops without "verify", symmetric
-// keys, unknown key types, RSA moduli under 2048 or over 8192 bits, and an alg this
-// library does not verify. At most maxKeys entries are accepted.
+// keys, unknown key types, RSA moduli under 2048 or over 8192 bits, Ed25519
+// keys of small order, off the curve or not canonically encoded, and an alg
+// this library does not verify. At most maxKeys entries are accepted.
 func Parse(doc []byte, maxKeys int) (keys []Key, skipped []Skipped, err error) {
 	p, err := parse(doc, maxKeys)
 	if err != nil {
@@ -157,6 +158,11 @@ func parseKey(raw json.RawMessage) (Key, string) {
 	case *ecdsa.PublicKey:
 		k.Public = pk
 	case ed25519.PublicKey:
+		// jwx checks only the length: a small-order key would let anyone
+		// forge signatures.
+		if flaw := ed25519Flaw(pk); flaw != "" {
+			return k, flaw
+		}
 		k.Public = pk
 	default:
 		return k, fmt.Sprintf("key of type %T cannot verify signatures", rawKey)
