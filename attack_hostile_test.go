@@ -149,3 +149,100 @@ func TestFarFutureExpIsCached(t *testing.T) {
 		t.Errorf("%d introspection calls, want 1", n)
 	}
 }
+
+// What is recognisably a JWS is judged locally, never introspected: an
+// unsecured JWT or a JWS-shaped piece of garbage costs no upstream call,
+// and an outage cannot turn it into a 503 anyone can ask for.
+func TestAttackUnsecuredJWTsAreNotIntrospected(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	unsecured, err := oauthtest.SignJWT(map[string]any{"alg": "none"}, map[string]any{"iss": as.Issuer, "aud": as.Resource(), "sub": "mallory", "exp": time.Now().Add(time.Hour).Unix()}, nil, "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := func(s string) string { return base64URL(s) }
+	as.SetFault("introspect", &oauthtest.Fault{Status: 500}) // an outage: nothing may reach it anyway
+	for _, tc := range []struct{ name, token, desc string }{
+		{"alg none, empty signature", unsecured, "signature algorithm not allowed"},
+		{"header with a leading blank", b64(` {"alg":"RS256"}`) + "." + b64(`{"sub":"x"}`) + ".c2ln", "malformed token"},
+		{"HS256 header, no payload", b64(`{"alg":"HS256"}`) + "..c2ln", "signature algorithm not allowed"},
+	} {
+		w := call(h, "Bearer "+tc.token)
+		if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", tc.desc); w.Code != 401 || got != want {
+			t.Errorf("%s: %d %s", tc.name, w.Code, got)
+		}
+	}
+	if n := as.Requests("introspect"); n != 0 {
+		t.Errorf("%d introspection calls for JWS-shaped tokens", n)
+	}
+}
+
+// A 400 answer about one token is a verdict (401, cached), not an outage:
+// unsupported_token_type always, and any other 400 when a probe shows the
+// endpoint answers well-formed requests. When every request gets 400 (our
+// request is what is wrong), it stays 503.
+func TestIntrospectionBadRequestIsAVerdictOnlyWhenItIsAboutTheToken(t *testing.T) {
+	ts := newRecordingAS(t, false)
+	ts.setAnswer(func(_, token string) map[string]any {
+		switch {
+		case strings.HasPrefix(token, "unsupported"):
+			return map[string]any{"_status": 400, "_body": `{"error":"unsupported_token_type"}`}
+		case strings.HasPrefix(token, "refused"):
+			return map[string]any{"_status": 400}
+		}
+		return map[string]any{"active": false}
+	})
+	g := newGuardAt(t, tokenguard.Config{Issuer: ts.issuer(""), Audience: "api://x",
+		Introspection: tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"}})
+	h := g.Handler(http.NotFoundHandler())
+	for _, tok := range []string{"unsupported-structured-token", "refused-by-the-server"} {
+		for i := range 2 {
+			w := call(h, "Bearer "+tok)
+			if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "token is not active"); w.Code != 401 || got != want {
+				t.Errorf("%s, request %d: %d %s", tok, i, w.Code, got)
+			}
+		}
+	}
+	// unsupported: 1 call; refused: 1 call and 1 probe (a random token).
+	if n := len(ts.requests("/introspect")); n != 3 {
+		t.Errorf("%d introspection calls, want 3", n)
+	}
+
+	// Every request refused: our request is at fault; 503, never cached.
+	ts.setAnswer(func(_, _ string) map[string]any { return map[string]any{"_status": 400} })
+	g2 := newGuardAt(t, tokenguard.Config{Issuer: ts.issuer(""), Audience: "api://x",
+		Introspection: tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"}})
+	if w := call(g2.Handler(http.NotFoundHandler()), "Bearer some-token"); w.Code != 503 {
+		t.Errorf("400 for every request: %d, want 503", w.Code)
+	}
+}
+
+// An introspection endpoint that fails without Retry-After is not called
+// once per new token: after a few failures in a row the breaker opens, and
+// requests get 503 with the time until the next try, without a call; once
+// the endpoint recovers, one probe closes it again.
+func TestIntrospectionBreaker(t *testing.T) {
+	clk := newFakeClock()
+	as, g := opaqueSetup(t, oauthtest.Options{Now: clk.Now}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	as.SetFault("introspect", &oauthtest.Fault{Status: 500})
+	for i := range 50 {
+		w := call(h, "Bearer "+as.MintOpaque(nil))
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" {
+			t.Fatalf("request %d: %d, Retry-After %q", i, w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+	if n := as.Requests("introspect"); n != 5 {
+		t.Errorf("50 new tokens during the outage made %d calls, want 5 (the breaker's threshold)", n)
+	}
+	as.SetFault("introspect", nil)
+	clk.Advance(2 * time.Second) // past the first backoff (1 s ± 20 %)
+	if w := call(h, "Bearer "+as.MintOpaque(nil)); w.Code != 404 {
+		t.Fatalf("after recovery: %d", w.Code)
+	}
+	for i := range 5 {
+		if w := call(h, "Bearer "+as.MintOpaque(nil)); w.Code != 404 {
+			t.Errorf("after recovery, request %d: %d", i, w.Code)
+		}
+	}
+}

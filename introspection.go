@@ -2,8 +2,12 @@ package tokenguard
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -153,6 +157,105 @@ type introspectLimits struct {
 	// asked for it with 429/503 Retry-After, so a burst of new tokens does
 	// not keep hitting a server that is already refusing.
 	blockedUntil atomic.Int64
+	breaker      breaker
+	probe        requestProbe
+}
+
+// breaker stops calling an endpoint that keeps failing without saying
+// when to come back (5xx without Retry-After, timeouts, refused
+// connections, refused credentials): after breakerThreshold failures in a
+// row it opens for a backoff that doubles (with jitter) up to
+// breakerMaxBackoff; then one call probes it, and a success closes it.
+// While open, requests get 503 with the time left as Retry-After.
+type breaker struct {
+	mu        sync.Mutex
+	failures  int
+	backoff   time.Duration
+	openUntil time.Time
+	probing   bool
+}
+
+const (
+	breakerThreshold  = 5
+	breakerMinBackoff = time.Second
+	breakerMaxBackoff = time.Minute
+)
+
+// allow reports whether a call may be made now, or how long to wait.
+func (b *breaker) allow(now time.Time) (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failures < breakerThreshold {
+		return true, 0
+	}
+	if wait := b.openUntil.Sub(now); wait > 0 {
+		return false, wait
+	}
+	if b.probing {
+		return false, breakerMinBackoff
+	}
+	b.probing = true
+	return true, 0
+}
+
+// done records the outcome of a call that allow let through.
+func (b *breaker) done(now time.Time, failed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.probing = false
+	if !failed {
+		b.failures, b.backoff = 0, 0
+		return
+	}
+	b.failures++
+	if b.failures < breakerThreshold {
+		return
+	}
+	b.backoff = min(max(2*b.backoff, breakerMinBackoff), breakerMaxBackoff)
+	// ±20 % so that replicas which failed together do not probe together.
+	jitter := time.Duration(rand.Int64N(int64(b.backoff)*2/5+1)) - b.backoff/5
+	b.openUntil = now.Add(b.backoff + jitter)
+}
+
+// requestProbe remembers whether the endpoint answers a well-formed
+// request, so that a 400 can be told apart: about this token (the
+// server's verdict: the token is refused) or about our request (an outage
+// of ours: 503). A probe is one introspection of a random token; its
+// verdict is kept for probeTTL.
+type requestProbe struct {
+	mu      sync.Mutex
+	checked time.Time
+	works   bool
+	flight  singleflight.Group
+}
+
+const probeTTL = time.Minute
+
+// requestsWork reports whether the endpoint answers a well-formed request
+// now, probing at most once per probeTTL.
+func (in *introspector) requestsWork(ctx context.Context) bool {
+	p := &in.limits.probe
+	now := in.now()
+	p.mu.Lock()
+	if !p.checked.IsZero() && now.Sub(p.checked) < probeTTL {
+		works := p.works
+		p.mu.Unlock()
+		return works
+	}
+	p.mu.Unlock()
+	v, _, _ := p.flight.Do("probe", func() (any, error) {
+		b := make([]byte, 32)
+		_, _ = crand.Read(b)
+		in.shared.calls.Add(1)
+		_, err := in.client.Introspect(ctx, "tokenguard-probe-"+base64.RawURLEncoding.EncodeToString(b))
+		var ue *introspect.UpstreamError
+		works := !errors.As(err, &ue)
+		p.mu.Lock()
+		p.checked, p.works = in.now(), works
+		p.mu.Unlock()
+		return works, nil
+	})
+	return v.(bool)
 }
 
 func newIntrospectLimits(maxConcurrent int) *introspectLimits {
@@ -294,8 +397,22 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		}
 		defer sem.Release(1)
 	}
+	br := &in.limits.breaker
+	if ok, wait := br.allow(in.now()); !ok {
+		return nil, errUnavailable(wait, fmt.Errorf("introspection at %s suspended after %d failures in a row; next try in %s", in.issuer, breakerThreshold, wait.Round(time.Millisecond)))
+	}
 	in.shared.calls.Add(1)
 	res, err := in.client.Introspect(ctx, token)
+	var ue *introspect.UpstreamError
+	if errors.As(err, &ue) && ue.StatusCode == 400 && in.requestsWork(ctx) {
+		// The endpoint answers a well-formed request, so this 400 is
+		// about the token: a verdict, cached, and not a client's way to
+		// make us answer 503 (or open the breaker) at will.
+		br.done(in.now(), false)
+		c.Set(ctx, key, &cached{}, in.negativeTTL)
+		return nil, errInvalidToken("token is not active", fmt.Errorf("introspection at %s: 400 %s for this token, while the endpoint answers other requests", in.issuer, ue.ErrorCode))
+	}
+	br.done(in.now(), errors.As(err, &ue) && !(ue.StatusCode == 429 && ue.RetryAfter > 0))
 	if err != nil {
 		var te *introspect.TokenError
 		if errors.As(err, &te) {
@@ -303,9 +420,8 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 			c.Set(ctx, key, &cached{}, in.negativeTTL)
 			return nil, errInvalidToken(te.Reason, fmt.Errorf("introspection at %s: %w", in.issuer, err))
 		}
-		var ue *introspect.UpstreamError
 		retry := time.Duration(0)
-		if errors.As(err, &ue) {
+		if ue != nil {
 			// A server's hint is honoured up to a bound: a typo'd or hostile
 			// Retry-After must not switch introspection off for days.
 			retry = min(ue.RetryAfter, maxRetryAfter)

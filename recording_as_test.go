@@ -1,6 +1,8 @@
 package tokenguard_test
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tokenguard/tokenguard"
 	"github.com/tokenguard/tokenguard/oauthtest"
 )
 
@@ -196,7 +199,12 @@ func (s *recordingAS) serve(w http.ResponseWriter, r *http.Request) {
 			if ra, ok := a["_retry_after"].(string); ok {
 				w.Header().Set("Retry-After", ra)
 			}
+			body, _ := a["_body"].(string)
+			if body != "" {
+				w.Header().Set("Content-Type", "application/json")
+			}
 			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
 			return
 		}
 		writeJSON(a)
@@ -219,3 +227,19 @@ func httptestJSON(t *testing.T, doc func(url string) any) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// newGuardAt builds a Guard from cfg (plain HTTP allowed) and closes it
+// with the test.
+func newGuardAt(t *testing.T, cfg tokenguard.Config) *tokenguard.Guard {
+	t.Helper()
+	cfg.InsecureAllowHTTP = true
+	g, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
+// base64URL is unpadded base64url of s.
+func base64URL(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

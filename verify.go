@@ -29,6 +29,16 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		if e := checkSyntax(token); e != nil {
 			return nil, e
 		}
+		if alg, ok := jwt.LooksLikeJWS(token); ok {
+			// Recognisably a JWS (an unsecured "header.payload.", a header
+			// with leading blanks): judged here. Sent upstream, each would
+			// cost a call, and an outage would turn it into a 503 anyone
+			// can ask for.
+			if !ijws.Supported(alg) {
+				return nil, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(alg)+" is not in the allow-list"))
+			}
+			return nil, errInvalidToken("malformed token", errors.New("a JWS that cannot be parsed"))
+		}
 		// Opaque tokens and JWEs go to introspection at the issuer the
 		// route names, and only there.
 		if g.introspection == nil {

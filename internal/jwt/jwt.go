@@ -238,3 +238,31 @@ func PeekIssuer(s string) string {
 	}
 	return iss
 }
+
+// LooksLikeJWS reports whether s is recognisably a JWS compact
+// serialization that MaybeJWS does not take: exactly three dot-separated
+// parts, the first of which is base64url of a JSON object with an alg
+// member, whatever the rest holds. That covers unsecured JWTs
+// ("header.payload.", alg none) and headers with leading whitespace. It
+// also returns the alg when it is a string. Such a token is judged (and
+// refused) locally, never sent to an introspection endpoint.
+func LooksLikeJWS(s string) (alg string, ok bool) {
+	header, rest, found := strings.Cut(s, ".")
+	if !found || header == "" || len(header) > 4<<10 || strings.Count(rest, ".") != 1 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return "", false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return "", false
+	}
+	raw, ok := m["alg"]
+	if !ok {
+		return "", false
+	}
+	_ = json.Unmarshal(raw, &alg)
+	return alg, true
+}

@@ -484,3 +484,29 @@ func TestPeekIssuer(t *testing.T) {
 		}
 	}
 }
+
+func TestLooksLikeJWS(t *testing.T) {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	payload := enc(`{"sub":"x"}`)
+	for _, tc := range []struct {
+		token, alg string
+		ok         bool
+	}{
+		{enc(`{"alg":"none"}`) + "." + payload + ".", "none", true},
+		{enc(` {"alg":"RS256"}`) + "." + payload + ".c2ln", "RS256", true},
+		{enc("\n{\"alg\":\"HS256\",\"typ\":\"JWT\"}") + ".." + "c2ln", "HS256", true},
+		{enc(`{"alg":5}`) + "." + payload + ".", "", true},
+		{enc(`{"typ":"JWT"}`) + "." + payload + ".", "", false},
+		{enc(`["alg"]`) + "." + payload + ".", "", false},
+		{enc(`{"alg":"none"}`) + "." + payload, "", false},            // two parts
+		{enc(`{"alg":"none"}`) + "." + payload + ".a.b.c", "", false}, // a JWE has five
+		{"opaque-token-without-dots", "", false},
+		{"a.b.c", "", false},
+		{"." + payload + ".", "", false},
+	} {
+		alg, ok := LooksLikeJWS(tc.token)
+		if alg != tc.alg || ok != tc.ok {
+			t.Errorf("LooksLikeJWS(%q) = %q, %v; want %q, %v", tc.token, alg, ok, tc.alg, tc.ok)
+		}
+	}
+}
