@@ -326,11 +326,13 @@ func (s *Set) startFlight(limited bool) (*flight, bool) {
 		s.inflight = nil
 		s.lastErr = err
 		s.mu.Unlock()
-		f.err = err
-		close(f.done)
+		// Reported before the waiters are released, so a caller that saw
+		// the failure finds it reported.
 		if err != nil && s.opts.OnError != nil {
 			s.opts.OnError(err)
 		}
+		f.err = err
+		close(f.done)
 		// The loop only needs the latest schedule: replace a pending one,
 		// and never block once the set is closing.
 		select {
