@@ -246,3 +246,27 @@ func TestIntrospectionBreaker(t *testing.T) {
 		}
 	}
 }
+
+// Two claims whose names differ only in case folding would read one way to
+// the built-in checks and ClaimIs and another to Principal.Claims
+// (encoding/json fills `json:"workspace"` from "workſpace"): refused, on
+// both paths.
+func TestAttackClaimNamesEqualUnderCaseFolding(t *testing.T) {
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
+	var reached bool
+	h := g.Require(tokenguard.ClaimIs("workspace", "acme"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached = true
+	}))
+	claims := oauthtest.Claims{"workspace": "acme", "work\u017fpace": "evil-corp"}
+	for name, tok := range map[string]string{"JWT": as.Mint(claims), "opaque": as.MintOpaque(claims)} {
+		reached = false
+		w := call(h, "Bearer "+tok)
+		if w.Code == 200 || reached {
+			t.Errorf("%s with workspace and workſpace: %d, handler reached %v", name, w.Code, reached)
+		}
+	}
+	reached = false
+	if w := call(h, "Bearer "+as.Mint(oauthtest.Claims{"workspace": "acme"})); w.Code != 200 || !reached {
+		t.Errorf("plain workspace claim: %d", w.Code)
+	}
+}

@@ -504,8 +504,10 @@ func TestAttackUnparseableJWTGoesOnlyToItsIssuer(t *testing.T) {
 	if r, ok := b.received(aDeep, "eyJhbGciOg"); ok {
 		t.Errorf("B was sent another issuer's token: %+v", r)
 	}
-	bDeep := b.mint("", oauthtest.Claims{"deep": deepJSON(100), "aud": a.Resource()})
-	expect(t, g, h, "B's unparseable JWT, at B", bDeep, 200, "")
+	bClaims := oauthtest.Claims{"iss": b.issuer(""), "aud": a.Resource()}
+	bOdd := b.keys.MintWith(oauthtest.MintOptions{Header: map[string]any{"typ": 5}, Claims: bClaims})
+	b.remember(bOdd, bClaims)
+	expect(t, g, h, "B's unparseable JWT, at B", bOdd, 200, "")
 	if n := len(b.requests("/introspect")); n != 1 {
 		t.Errorf("B got %d calls, want 1", n)
 	}

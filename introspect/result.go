@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tokenguard/tokenguard/internal/jwt"
 )
 
 // Result is a validated introspection response (RFC 7662 §2.2).
@@ -62,6 +64,12 @@ func (c *Client) result(body []byte) (*Result, error) {
 func parseResult(body []byte) (*Result, error) {
 	m, err := members(body)
 	if err != nil {
+		return nil, err
+	}
+	// Member names equal under case folding, at any depth, would read one
+	// way here and in ClaimIs and another to encoding/json in
+	// Principal.Claims ("workſpace" fills `json:"workspace"`).
+	if err := jwt.CheckObject(body); err != nil {
 		return nil, err
 	}
 	raw, ok := m["active"]

@@ -129,6 +129,9 @@ func TestResponses(t *testing.T) {
 			cfg: introspect.Config{Leeway: 5 * time.Second}, want: "token:token expired"},
 		{name: "refresh token, other case", body: `{"active":true,"token_type":"Refresh_Token"` + exp + `}`, want: "token:refresh token not accepted"},
 
+		{name: "member names equal under case folding", body: `{"active":true,"workspace":"a","work\u017fpace":"b"}`, want: "bad"},
+		{name: "folded duplicate nested", body: `{"active":true,"ext":{"role":"user","ROLE":"admin"}}`, want: "bad"},
+		{name: "same name in sibling objects", body: `{"active":true,"a":{"x":1},"b":{"x":2}}`, want: "active"},
 		{name: "active missing", body: `{"scope":"read"}`, want: "bad"},
 		{name: "active is a string", body: `{"active":"true"}`, want: "bad"},
 		{name: "active wrong case", body: `{"ACTIVE":true}`, want: "bad"},

@@ -17,13 +17,13 @@ package jwt
 //     object counting as 1) is an error; encoding/json allows 10,000 levels.
 //     The scanner recurses at most maxDepth times, so a depth bomb is an
 //     error, never a stack overflow.
-//   - A member we read (alg, kid, typ, crit in the header; iss, sub, aud,
-//     exp, nbf, iat, client_id, scope, scp, jti, nonce, at_hash, c_hash in
-//     the claims) that appears twice is an error; encoding/json (and jwx)
-//     take the last. RFC 7515 §5.2 and RFC 7519 §4 allow either; rejecting
-//     leaves no room for a parser that takes the first (as some do) to see
-//     another token than we do. Duplicates of other members are accepted,
-//     as encoding/json does.
+//   - Two member names of one object (at any depth) that are equal, or
+//     equal under Unicode case folding, are an error; encoding/json (and
+//     jwx) take the last of two equal names, and encoding/json fills a
+//     struct field from any name that folds to its own ("workſpace" fills
+//     `json:"workspace"`). RFC 7515 §5.2 and RFC 7519 §4 allow rejecting;
+//     it leaves no room for a parser that takes the first (as some do), or
+//     for Principal.Claims, to see another token than the checks do.
 //   - A string we read (those members' string values and the strings in
 //     their lists) that holds invalid UTF-8 or a \u escape of a lone
 //     surrogate is an error; encoding/json replaces either with U+FFFD, so
@@ -99,6 +99,7 @@ type objectKind int
 const (
 	headerObject objectKind = iota
 	claimsObject
+	otherObject // nothing read: grammar, depth and names only
 )
 
 // maxNameLen is the length of the longest name we read (client_id).
@@ -107,6 +108,9 @@ const maxNameLen = len("client_id")
 // memberIndex returns the index of the member named name in an object of
 // kind k, or -1 when we do not read it. Names are case-sensitive.
 func memberIndex(k objectKind, name []byte) int {
+	if k == otherObject {
+		return -1
+	}
 	if k == headerObject {
 		switch string(name) {
 		case "alg":
@@ -186,6 +190,7 @@ func scanObject(b []byte, k objectKind, vals []span) error {
 	}
 	s.i++
 	s.ws()
+	names := memberNames{b: b}
 	if s.i < len(b) && b[s.i] == '}' {
 		s.i++
 	} else {
@@ -199,6 +204,9 @@ func scanObject(b []byte, k objectKind, vals []span) error {
 				return err
 			}
 			name := b[nameStart+1 : s.i-1]
+			if err := names.add(nameStart+1, s.i-1, esc); err != nil {
+				return err
+			}
 			idx := lookupName(k, name, esc)
 			s.ws()
 			if s.i >= len(b) || b[s.i] != ':' {
@@ -308,11 +316,17 @@ func (s *scanner) object(depth int) error {
 		s.i++
 		return nil
 	}
+	names := memberNames{b: s.b}
 	for {
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return s.syntax("a member name")
 		}
-		if _, err := s.str(); err != nil {
+		nameStart := s.i
+		esc, err := s.str()
+		if err != nil {
+			return err
+		}
+		if err := names.add(nameStart+1, s.i-1, esc); err != nil {
 			return err
 		}
 		s.ws()
