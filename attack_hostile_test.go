@@ -270,3 +270,36 @@ func TestAttackClaimNamesEqualUnderCaseFolding(t *testing.T) {
 		t.Errorf("plain workspace claim: %d", w.Code)
 	}
 }
+
+// A token bound to a key (cnf: DPoP's jkt, mTLS's x5t#S256) proves nothing
+// without proof of possession, which is not checked yet: refused on both
+// paths, the same way on a repeat (cached), unless the operator knowingly
+// opts out.
+func TestAttackBoundTokensNeedProofOfPossession(t *testing.T) {
+	for _, optOut := range []bool{false, true} {
+		as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{InsecureIgnoreTokenBinding: optOut})
+		h := g.Handler(http.NotFoundHandler())
+		for name, cnf := range map[string]any{
+			"DPoP": map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+			"mTLS": map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"},
+		} {
+			for kind, tok := range map[string]string{"JWT": as.Mint(oauthtest.Claims{"cnf": cnf}), "opaque": as.MintOpaque(oauthtest.Claims{"cnf": cnf})} {
+				for i := range 2 {
+					w := call(h, "Bearer "+tok)
+					if optOut {
+						if w.Code != 404 {
+							t.Errorf("opt-out, %s %s: %d", name, kind, w.Code)
+						}
+						continue
+					}
+					if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "token requires proof of possession"); w.Code != 401 || got != want {
+						t.Errorf("%s %s, request %d: %d %s", name, kind, i, w.Code, got)
+					}
+				}
+			}
+		}
+		if w := call(h, "Bearer "+as.Mint(oauthtest.Claims{"cnf": nil})); w.Code != 404 {
+			t.Errorf("unbound token: %d", w.Code)
+		}
+	}
+}

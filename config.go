@@ -61,6 +61,13 @@ type Config struct {
 	// RequireATJWTType accepts only typ "at+jwt" (RFC 9068). By default a typ
 	// of "JWT" or none is accepted too, as many servers send them.
 	RequireATJWTType bool
+	// InsecureIgnoreTokenBinding accepts tokens bound to a key (a cnf
+	// claim or introspection member: DPoP's jkt, RFC 9449; mTLS's
+	// x5t#S256, RFC 8705) as plain bearer tokens, without proof of
+	// possession. By default they are refused with 401 invalid_token: a
+	// stolen bound token must not work for whoever holds it. Set it only
+	// where you knowingly ignore the binding.
+	InsecureIgnoreTokenBinding bool
 	// ValidateClaims, when set, runs after every built-in check passed. An
 	// error rejects the token with 401 invalid_token; return an *Error with
 	// a 4xx or 5xx Status to choose the answer yourself (a nil *Error or any

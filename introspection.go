@@ -266,9 +266,11 @@ func newIntrospectLimits(maxConcurrent int) *introspectLimits {
 	return l
 }
 
-// cached is one introspection answer; p is nil for an inactive token.
+// cached is one introspection answer; p is nil for a token refused,
+// with reason (the client's description) when it is not "not active".
 type cached struct {
-	p *Principal
+	p      *Principal
+	reason string
 }
 
 // newIntrospector builds the introspection client of iss from ic and the
@@ -416,8 +418,9 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	if err != nil {
 		var te *introspect.TokenError
 		if errors.As(err, &te) {
-			// A definite "not acceptable here": cache it like an inactive answer.
-			c.Set(ctx, key, &cached{}, in.negativeTTL)
+			// A definite "not acceptable here": cached like an inactive
+			// answer, with its reason, so a repeat gets the same answer.
+			c.Set(ctx, key, &cached{reason: te.Reason}, in.negativeTTL)
 			return nil, errInvalidToken(te.Reason, fmt.Errorf("introspection at %s: %w", in.issuer, err))
 		}
 		retry := time.Duration(0)
@@ -437,6 +440,10 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	if !res.Active {
 		c.Set(ctx, key, &cached{}, in.negativeTTL)
 		return &cached{}, nil
+	}
+	if len(res.Confirmation) > 0 && !g.cfg.InsecureIgnoreTokenBinding {
+		c.Set(ctx, key, &cached{reason: "token requires proof of possession"}, in.negativeTTL)
+		return nil, errInvalidToken("token requires proof of possession", fmt.Errorf("introspection at %s: the answer has cnf (a DPoP or certificate-bound token) and proof of possession is not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens", in.issuer))
 	}
 	p := &Principal{
 		Subject:  res.Subject,
@@ -473,6 +480,9 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 // again on every hit: the entry may outlive the token by a clock tick.
 func (in *introspector) judge(c *cached) (*Principal, *Error) {
 	if c.p == nil {
+		if c.reason != "" {
+			return nil, errInvalidToken(c.reason, nil)
+		}
 		return nil, errInvalidToken("token is not active", nil)
 	}
 	if !c.p.Expiry.IsZero() && !in.now().Before(c.p.Expiry.Add(in.leeway)) {

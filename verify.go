@@ -119,6 +119,11 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		// the audience check usually catches it, this does without one.
 		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
 	}
+	if t.Claims.Confirmation && !g.cfg.InsecureIgnoreTokenBinding {
+		// Refused before any key is looked up: without a proof of
+		// possession a bound token proves nothing about who sends it.
+		return nil, voucher{}, errInvalidToken("token requires proof of possession", errors.New("cnf claim present (a DPoP or certificate-bound token) and proof of possession is not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens"))
+	}
 	// jku, x5u, x5c and jwk headers are never read: keys come only from the
 	// trusted issuer's JWKS.
 	c := &t.Claims

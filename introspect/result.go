@@ -33,6 +33,10 @@ type Result struct {
 	// Audience is the aud member, a string or an array of strings; nil when
 	// absent.
 	Audience []string
+	// Confirmation is the cnf member (RFC 7800: the key the token is bound
+	// to, as DPoP's jkt or mTLS's x5t#S256), verbatim; nil when absent or
+	// null.
+	Confirmation json.RawMessage
 	// Expiry, IssuedAt and NotBefore are exp, iat and nbf; zero when absent.
 	Expiry    time.Time
 	IssuedAt  time.Time
@@ -108,6 +112,9 @@ func parseResult(body []byte) (*Result, error) {
 	}
 	if r.Audience, err = audience(m["aud"]); err != nil {
 		return nil, err
+	}
+	if cnf, ok := m["cnf"]; ok && string(cnf) != "null" {
+		r.Confirmation = cnf
 	}
 	for _, f := range []struct {
 		name string

@@ -42,6 +42,10 @@ type Claims struct {
 	// IDTokenMarkers is true when the claims carry nonce, at_hash or
 	// c_hash, which only OpenID Connect ID tokens have.
 	IDTokenMarkers bool
+	// Confirmation is true when the claims carry cnf (RFC 7800): the token
+	// is bound to a key (DPoP's jkt, mTLS's x5t#S256) and is worth nothing
+	// without proof of possession of it.
+	Confirmation bool
 }
 
 // Token is a parsed, unverified JWS.
@@ -189,6 +193,7 @@ func (t *Token) parseClaims() error {
 	}
 	// Present, even as null: only OpenID Connect ID tokens have these.
 	cl.IDTokenMarkers = m[cNonce].present() || m[cAtHash].present() || m[cCHash].present()
+	cl.Confirmation = m[cCnf].present() && string(b[m[cCnf].start:m[cCnf].end]) != "null"
 	if cl.Audience, err = listMember(b, m[cAud], stringIsOne); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}

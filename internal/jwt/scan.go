@@ -91,6 +91,7 @@ const (
 	cNonce
 	cAtHash
 	cCHash
+	cCnf
 	nClaimMembers
 )
 
@@ -151,6 +152,8 @@ func memberIndex(k objectKind, name []byte) int {
 		return cAtHash
 	case "c_hash":
 		return cCHash
+	case "cnf":
+		return cCnf
 	}
 	return -1
 }

@@ -98,6 +98,8 @@ func refParseClaims(t *Token) error {
 	_, atHash := m["at_hash"]
 	_, cHash := m["c_hash"]
 	cl.IDTokenMarkers = nonce || atHash || cHash
+	cnf, ok := m["cnf"]
+	cl.Confirmation = ok && string(cnf) != "null"
 	if cl.Audience, err = refStringOrList(m["aud"], false); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}
@@ -226,7 +228,7 @@ func decodeBoth(header, payload []byte, ref bool) (*Token, int, error) {
 var (
 	headerRead        = []string{"alg", "kid", "typ", "crit"}
 	headerReadStrings = []string{"alg", "kid", "typ", "crit"}
-	claimsRead        = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "client_id", "scope", "scp", "jti", "nonce", "at_hash", "c_hash"}
+	claimsRead        = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "client_id", "scope", "scp", "jti", "nonce", "at_hash", "c_hash", "cnf"}
 	claimsReadStrings = []string{"iss", "sub", "aud", "client_id", "scope", "scp", "jti"}
 )
 
@@ -461,7 +463,7 @@ var trickyPayloads = []string{
 	`{"ISS":"a","Iss":"b"}`, `{"i\"ss":1}`, `{"iss\\":1}`, `{"\u00e9":1}`, "{\"\xff\":1}", `{"client_id_x":1,"client_i":2}`,
 	// Duplicates.
 	`{"iss":"a","iss":"b"}`, `{"iss":null,"iss":"b"}`, `{"exp":1,"exp":2}`, `{"nonce":1,"nonce":2}`, `{"x":1,"x":2}`,
-	`{"aud":"a","aud":["b"]}`, `{"scope":"a","scp":"a"}`,
+	`{"aud":"a","aud":["b"]}`, `{"scope":"a","scp":"a"}`, `{"cnf":{"jkt":"x"}}`, `{"cnf":null}`, `{"cnf":1,"cnf":2}`, `{"cnf" : null }`,
 	// Strings.
 	`{"iss":"\ud83d\ude00"}`, `{"iss":"\uD83D\uDE00x"}`, `{"iss":"\ud83d"}`, `{"iss":"\ude00"}`, `{"iss":"\ud83d\u0041"}`,
 	`{"iss":"\ud83d\ud83d\ude00"}`, `{"iss":"\ud83dx"}`, `{"iss":"a\u0000b"}`, `{"iss":"\"\\\/\b\f\n\r\t"}`,
