@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -302,4 +303,76 @@ func TestAttackBoundTokensNeedProofOfPossession(t *testing.T) {
 			t.Errorf("unbound token: %d", w.Code)
 		}
 	}
+}
+
+// Unsigned tokens naming made-up tenants cannot keep real tenants out:
+// while they hold every discovery slot, a tenant discovered before gets
+// the slot kept for known tenants, and a new tenant waits for a slot
+// instead of getting an immediate 503.
+func TestAttackPatternDiscoveryCannotBeStarved(t *testing.T) {
+	keys := newAS(t, oauthtest.Options{Algorithms: []string{"ES256"}})
+	var srvURL string
+	release := make(chan struct{})
+	srv := httptestHandler(t, func(w http.ResponseWriter, r *http.Request) {
+		tenant, ok := strings.CutPrefix(r.URL.Path, "/.well-known/oauth-authorization-server/t/")
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.HasPrefix(tenant, "evil") {
+			select { // a slow (or attacker-run) tenant: holds its slot
+			case <-release:
+			case <-time.After(1500 * time.Millisecond):
+			}
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"issuer":"` + srvURL + `/t/` + tenant + `","jwks_uri":"` + keys.JWKSURL() + `"}`))
+	})
+	srvURL = srv.URL
+	g := newGuardAt(t, tokenguard.Config{
+		Issuers:           []tokenguard.TrustedIssuer{{Issuer: srv.URL + "/t/*", Audience: "api://t"}},
+		MaxPatternIssuers: 1,
+		FetchTimeout:      5 * time.Second,
+	})
+	h := g.Handler(http.NotFoundHandler())
+	token := func(tenant string) string {
+		return keys.Mint(oauthtest.Claims{"iss": srv.URL + "/t/" + tenant, "aud": "api://t"})
+	}
+	if w := call(h, "Bearer "+token("acme")); w.Code != 404 {
+		t.Fatalf("acme: %d", w.Code)
+	}
+	if w := call(h, "Bearer "+token("other")); w.Code != 404 { // evicts acme
+		t.Fatalf("other: %d", w.Code)
+	}
+	var wg sync.WaitGroup
+	for i := range 2 { // as many as there are slots for unknown tenants
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			call(h, "Bearer "+forgedToken("evil"+string(rune('a'+i)), srv.URL))
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the evil discoveries hold both slots
+	start := time.Now()
+	if w := call(h, "Bearer "+token("acme")); w.Code != 404 {
+		t.Errorf("known tenant while made-up ones hold the slots: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("known tenant waited %s", d)
+	}
+	if w := call(h, "Bearer "+token("newco")); w.Code != 404 {
+		t.Errorf("new tenant while made-up ones hold the slots: %d (it should wait for a slot)", w.Code)
+	}
+	close(release)
+	wg.Wait()
+}
+
+// forgedToken is an unsigned-in-effect token naming tenant: signed by a
+// key no one trusts, so it passes nothing but makes us discover tenant.
+func forgedToken(tenant, base string) string {
+	h := base64URL(`{"alg":"ES256","kid":"x","typ":"at+jwt"}`)
+	p := base64URL(`{"iss":"` + base + `/t/` + tenant + `","aud":"api://t","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}`)
+	return h + "." + p + "." + base64URL(strings.Repeat("s", 64))
 }

@@ -199,7 +199,13 @@ type dynamicIssuers struct {
 	failed   *cache.LRU[*Error] // recent definite failures, so a bad iss is not rediscovered per request
 	flights  singleflight.Group
 	slots    *semaphore.Weighted
-	closing  sync.WaitGroup // key sets of evicted issuers being closed
+	// known are tenants discovered successfully before. A token naming a
+	// tenant is not verified before its discovery, so anyone can make us
+	// discover made-up tenants; known tenants (evicted from live, say)
+	// then still have a slot of their own, and are never put in failed.
+	known      *lru.Cache[string, struct{}]
+	knownSlots *semaphore.Weighted
+	closing    sync.WaitGroup // key sets of evicted issuers being closed
 
 	// mu orders adding an issuer against close, so an issuer whose
 	// discovery ends after Close has its key set closed, not leaked.
@@ -229,6 +235,25 @@ func (d *dynamicIssuers) limitsFor(endpoint string, maxConcurrent int) *introspe
 	return l
 }
 
+// slot waits (up to discoveryQueueWait, or until the guard closes) for a
+// discovery slot: any free one, or for a known tenant the one kept for
+// known tenants. It returns the function that gives the slot back.
+func (d *dynamicIssuers) slot(ctx context.Context, id string) (func(), *Error) {
+	if d.slots.TryAcquire(1) {
+		return func() { d.slots.Release(1) }, nil
+	}
+	sem := d.slots
+	if d.known.Contains(id) {
+		sem = d.knownSlots
+	}
+	ctx, cancel := context.WithTimeout(ctx, discoveryQueueWait)
+	defer cancel()
+	if err := sem.Acquire(ctx, 1); err != nil {
+		return nil, errUnavailable(time.Second, fmt.Errorf("too many issuer discoveries in flight (waited %s for a slot)", discoveryQueueWait))
+	}
+	return func() { sem.Release(1) }, nil
+}
+
 // add keeps iss, unless the guard is closing, in which case its key set
 // is closed at once.
 func (d *dynamicIssuers) add(id string, iss *issuer) {
@@ -243,8 +268,15 @@ func (d *dynamicIssuers) add(id string, iss *issuer) {
 	d.live.Add(id, iss)
 }
 
-// maxConcurrentDiscoveries bounds pattern-issuer discoveries in flight.
-const maxConcurrentDiscoveries = 2
+// maxConcurrentDiscoveries bounds pattern-issuer discoveries in flight;
+// knownTenantSlots more are kept for tenants discovered before.
+const (
+	maxConcurrentDiscoveries = 2
+	knownTenantSlots         = 1
+	// discoveryQueueWait is how long a discovery waits for a slot before
+	// its requests get 503.
+	discoveryQueueWait = 3 * time.Second
+)
 
 func newDynamicIssuers(patterns []issuerPattern, max int) *dynamicIssuers {
 	if max <= 0 {
@@ -253,9 +285,15 @@ func newDynamicIssuers(patterns []issuerPattern, max int) *dynamicIssuers {
 	d := &dynamicIssuers{
 		patterns: patterns,
 		failed:   cache.New[*Error](cache.Options{Capacity: 1000}),
-		slots:    semaphore.NewWeighted(maxConcurrentDiscoveries),
-		limits:   make(map[string]*introspectLimits),
+		slots:      semaphore.NewWeighted(maxConcurrentDiscoveries),
+		knownSlots: semaphore.NewWeighted(knownTenantSlots),
+		limits:     make(map[string]*introspectLimits),
 	}
+	knownCap := 10 * max
+	if knownCap < 1000 {
+		knownCap = 1000
+	}
+	d.known, _ = lru.New[string, struct{}](knownCap)
 	d.live, _ = lru.NewWithEvict(max, func(_ string, iss *issuer) {
 		if iss.keys != nil {
 			d.closing.Add(1)
@@ -300,17 +338,19 @@ func (g *Guard) lookupDynamic(ctx context.Context, id string) (*issuer, *Error) 
 		// id is a view of the token that named it (see internal/jwt); the
 		// caches below keep a copy, not the whole token, for minutes.
 		id := strings.Clone(id)
-		if !d.slots.TryAcquire(1) {
-			return nil, errUnavailable(time.Second, errors.New("too many issuer discoveries in flight"))
+		release, e := d.slot(g.ctx, id)
+		if e != nil {
+			return nil, e
 		}
-		defer d.slots.Release(1)
+		defer release()
 		iss, e := g.discoverIssuer(id, spec)
 		if e != nil {
-			if e.Status != 503 {
+			if e.Status != 503 && !d.known.Contains(id) {
 				d.failed.Set(context.Background(), id, e, time.Minute)
 			}
 			return nil, e
 		}
+		d.known.Add(id, struct{}{})
 		d.add(id, iss)
 		return iss, nil
 	})

@@ -243,3 +243,11 @@ func newGuardAt(t *testing.T, cfg tokenguard.Config) *tokenguard.Guard {
 
 // base64URL is unpadded base64url of s.
 func base64URL(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// httptestHandler serves h on loopback for the test.
+func httptestHandler(t *testing.T, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
