@@ -283,8 +283,8 @@ func newDynamicIssuers(patterns []issuerPattern, max int) *dynamicIssuers {
 		max = 100
 	}
 	d := &dynamicIssuers{
-		patterns: patterns,
-		failed:   cache.New[*Error](cache.Options{Capacity: 1000}),
+		patterns:   patterns,
+		failed:     cache.New[*Error](cache.Options{Capacity: 1000}),
 		slots:      semaphore.NewWeighted(maxConcurrentDiscoveries),
 		knownSlots: semaphore.NewWeighted(knownTenantSlots),
 		limits:     make(map[string]*introspectLimits),
