@@ -376,3 +376,79 @@ func forgedToken(tenant, base string) string {
 	p := base64URL(`{"iss":"` + base + `/t/` + tenant + `","aud":"api://t","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}`)
 	return h + "." + p + "." + base64URL(strings.Repeat("s", 64))
 }
+
+// An outage logs one warning per cause per interval, with the count of
+// those left out, not one per failed request.
+func TestOutageWarningsAreRateLimited(t *testing.T) {
+	clk := newFakeClock()
+	var logs logBuffer
+	as, g := opaqueSetup(t, oauthtest.Options{Now: clk.Now}, tokenguard.IntrospectionConfig{}, tokenguard.Config{Logger: logs.logger()})
+	h := g.Handler(http.NotFoundHandler())
+	as.SetFault("introspect", &oauthtest.Fault{Status: 500})
+	for range 200 {
+		if w := call(h, "Bearer "+as.MintOpaque(nil)); w.Code != 503 {
+			t.Fatalf("%d during the outage", w.Code)
+		}
+	}
+	warns := func() []string {
+		var out []string
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "level=WARN") && strings.Contains(line, "request rejected") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	// The first failures (500s) and then the open breaker are two causes.
+	if n := len(warns()); n == 0 || n > 3 {
+		t.Fatalf("200 failed requests logged %d warnings, want 1 to 3:\n%s", n, strings.Join(warns(), "\n"))
+	}
+	clk.Advance(11 * time.Second)
+	call(h, "Bearer "+as.MintOpaque(nil))
+	last := warns()[len(warns())-1]
+	if !strings.Contains(last, "suppressed=") {
+		t.Errorf("the next warning after the interval does not count what was left out: %s", last)
+	}
+}
+
+// An introspection answer that echoes the token (in iss, say) does not put
+// it in the log.
+func TestAttackTokenEchoedByTheServerStaysOutOfTheLog(t *testing.T) {
+	ts := newRecordingAS(t, false)
+	ts.setAnswer(func(_, token string) map[string]any {
+		return map[string]any{"active": true, "iss": "https://evil.example/" + token, "aud": []string{token[:20]}}
+	})
+	var logs logBuffer
+	g := newGuardAt(t, tokenguard.Config{Issuer: ts.issuer(""), Audience: "api://x", Logger: logs.logger(),
+		Introspection: tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"}})
+	const secret = "secret-opaque-token-0123456789abcdefghij"
+	if w := call(g.Handler(http.NotFoundHandler()), "Bearer "+secret); w.Code != 401 {
+		t.Fatalf("%d", w.Code)
+	}
+	if out := logs.String(); out == "" || strings.Contains(out, secret[:16]) || strings.Contains(out, secret[10:26]) {
+		t.Errorf("the log holds the token (or part of it):\n%s", out)
+	}
+}
+
+// A small-order Ed25519 key in the JWKS (here the identity point, for
+// which R = identity, S = 0 verifies any message) is refused when the set
+// is parsed, so a token forged with it is refused too.
+func TestAttackSmallOrderEd25519KeyForgesNothing(t *testing.T) {
+	as := newAS(t, oauthtest.Options{Algorithms: []string{"EdDSA"}})
+	identity := make([]byte, 32)
+	identity[0] = 1
+	as.PublishExtraKey(map[string]any{"kty": "OKP", "crv": "Ed25519", "kid": "evil", "alg": "EdDSA", "x": base64URL(string(identity))})
+	var logs logBuffer
+	g := newGuard(t, as, tokenguard.Config{Logger: logs.logger()})
+	header := base64URL(`{"alg":"EdDSA","kid":"evil","typ":"at+jwt"}`)
+	payload := base64URL(`{"iss":"` + as.Issuer + `","aud":"` + as.Resource() + `","sub":"admin","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}`)
+	sig := append(append([]byte{}, identity...), make([]byte, 32)...)
+	forged := header + "." + payload + "." + base64URL(string(sig))
+	w := call(g.Handler(http.NotFoundHandler()), "Bearer "+forged)
+	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "unknown signing key"); w.Code != 401 || got != want {
+		t.Errorf("token forged with a small-order key: %d %s", w.Code, got)
+	}
+	if !strings.Contains(logs.String(), "small order") {
+		t.Errorf("the skipped key was not reported:\n%s", logs.String())
+	}
+}

@@ -39,6 +39,7 @@ type Guard struct {
 	issuerOrder         []string
 	retryAfter          time.Duration
 	introspection       *introspection // nil when no issuer introspects
+	warnings            logLimiter
 	router              opaqueRouter
 	metadataDoc         []byte                     // this resource's RFC 9728 document, for MetadataHandler
 	tokens              *cache.LRU[*verifiedToken] // nil when off
@@ -350,6 +351,18 @@ func (g *Guard) log(r *http.Request, e *Error) {
 	if !l.Enabled(r.Context(), level) {
 		return
 	}
-	// The cause names kids, algs and issuers but never the token.
-	l.Log(r.Context(), level, "tokenguard: request rejected", "status", e.Status, "error", e.Error(), "method", r.Method, "path", r.URL.Path)
+	msg := e.Error() // the cause names kids, algs and issuers but never the token
+	attrs := []any{"status", e.Status, "error", msg, "method", r.Method, "path", r.URL.Path}
+	if level >= slog.LevelWarn {
+		// An outage fails every request the same way: one record per
+		// cause per interval, with a count of the ones left out.
+		ok, suppressed := g.warnings.allow(logKey(e, msg), g.now())
+		if !ok {
+			return
+		}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed", suppressed)
+		}
+	}
+	l.Log(r.Context(), level, "tokenguard: request rejected", attrs...)
 }

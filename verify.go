@@ -153,7 +153,9 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		if errors.Is(err, jwks.ErrUnknownKey) {
 			return nil, voucher{}, errInvalidToken("unknown signing key", err)
 		}
-		return nil, voucher{}, errUnavailable(g.retryAfter, err)
+		// Retry-After says when the keys will next be fetched, so a
+		// client that waits that long meets a new attempt.
+		return nil, voucher{}, errUnavailable(iss.keys.RetryIn(g.now()), err)
 	}
 	var signer *jwks.Key
 	for i := range keys {

@@ -119,6 +119,7 @@ type Set struct {
 	inflight    *flight
 	lastKidTrip time.Time // start of the last fetch an unknown kid caused
 	holdUntil   time.Time // no unknown-kid fetch before this (server's Retry-After)
+	nextAt      time.Time // when the background refresh runs next
 	lastErr     error
 	fetches     int
 }
@@ -279,6 +280,24 @@ func (s *Set) current(kid, alg string) ([]Key, error) {
 	return c.index[lookup{kid, alg}], nil
 }
 
+// RetryIn returns how long from now until the set will next try to fetch
+// (its background refresh, or the next unknown-kid refresh the cooldown
+// and the server's Retry-After allow), at least one second: what a client
+// refused for want of keys should be told to wait.
+func (s *Set) RetryIn(now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.nextAt
+	kid := s.lastKidTrip.Add(s.opts.UnknownKeyCooldown)
+	if s.holdUntil.After(kid) {
+		kid = s.holdUntil
+	}
+	if next.IsZero() || kid.Before(next) {
+		next = kid
+	}
+	return max(next.Sub(now), time.Second)
+}
+
 // Refresh fetches the set now, or joins a fetch already in flight, and
 // returns its result. It is not rate-limited.
 func (s *Set) Refresh(ctx context.Context) error {
@@ -325,6 +344,7 @@ func (s *Set) startFlight(limited bool) (*flight, bool) {
 		s.mu.Lock()
 		s.inflight = nil
 		s.lastErr = err
+		s.nextAt = s.opts.Now().Add(next)
 		s.mu.Unlock()
 		// Reported before the waiters are released, so a caller that saw
 		// the failure finds it reported.

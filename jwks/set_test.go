@@ -486,3 +486,45 @@ func TestUnusableSetIsAFailedRefresh(t *testing.T) {
 		})
 	}
 }
+
+// RetryIn tells when the next fetch will be tried: the unknown-kid
+// cooldown, pushed out by a server's Retry-After, and never after the
+// next background refresh.
+func TestRetryIn(t *testing.T) {
+	rk := testRSAKey(t)
+	var retryAfter atomic.Value
+	retryAfter.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ra := retryAfter.Load().(string); ra != "" {
+			w.Header().Set("Retry-After", ra)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		doc, _ := json.Marshal(map[string]any{"keys": []any{jwkJSON(t, &rk.PublicKey, map[string]any{"kid": "a"})}})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Write(doc)
+	}))
+	t.Cleanup(srv.Close)
+	s := newSet(t, srv.URL, Options{UnknownKeyCooldown: 5 * time.Second})
+	if d := s.RetryIn(time.Now()); d > 10*time.Minute || d < time.Second {
+		t.Errorf("after a good fetch: %s, want at most the background refresh (10 min)", d)
+	}
+	if _, err := s.Lookup(context.Background(), "new", "RS256"); !errors.Is(err, ErrUnknownKey) {
+		t.Fatal(err)
+	}
+	if d := s.RetryIn(time.Now()); d > 5*time.Second {
+		t.Errorf("after an unknown-kid fetch: %s, want the cooldown (5 s)", d)
+	}
+	retryAfter.Store("120")
+	time.Sleep(10 * time.Millisecond)
+	s.mu.Lock()
+	s.lastKidTrip = time.Time{} // as if the cooldown had passed
+	s.mu.Unlock()
+	if _, err := s.Lookup(context.Background(), "newer", "RS256"); !errors.Is(err, ErrUnavailable) {
+		t.Fatal(err)
+	}
+	if d := s.RetryIn(time.Now()); d < 110*time.Second || d > 121*time.Second {
+		t.Errorf("after a 503 with Retry-After 120: %s", d)
+	}
+}

@@ -1,0 +1,69 @@
+package tokenguard
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// logLimiter lets one record per key through per logInterval, and counts
+// the others, so an outage that fails thousands of requests a second logs
+// a few lines that say how many, not thousands.
+type logLimiter struct {
+	mu      sync.Mutex
+	windows map[string]*logWindow
+}
+
+type logWindow struct {
+	start      time.Time
+	suppressed int
+}
+
+const (
+	logInterval = 10 * time.Second
+	// maxLogKeys bounds the keys tracked; past it, every new key shares
+	// one window, so no input can grow the map.
+	maxLogKeys = 128
+)
+
+// allow reports whether a record with key may be written at now, and how
+// many records with it were left out since the last one written.
+func (l *logLimiter) allow(key string, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.windows == nil {
+		l.windows = make(map[string]*logWindow)
+	}
+	w, ok := l.windows[key]
+	if !ok {
+		if len(l.windows) >= maxLogKeys {
+			key = "(other causes)"
+			w = l.windows[key]
+		}
+		if w == nil {
+			w = &logWindow{start: now}
+			l.windows[key] = w
+			return true, 0
+		}
+	}
+	if now.Sub(w.start) < logInterval {
+		w.suppressed++
+		return false, 0
+	}
+	n := w.suppressed
+	w.start, w.suppressed = now, 0
+	return true, n
+}
+
+// logKey is what makes two failures "the same cause": the answer and the
+// cause's text up to its first detail that varies per request (a quoted
+// kid or issuer the token named, a number).
+func logKey(e *Error, msg string) string {
+	if i := strings.IndexAny(msg, `"0123456789`); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return e.Description + "|" + msg
+}
