@@ -217,6 +217,7 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 		algs:           spec.algs,
 		leeway:         spec.leeway,
 		introspectJWTs: spec.introspectJWTs,
+		shape:          spec.shape,
 	}
 	jwksURL := spec.jwksURL
 	if jwksURL == "" {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,7 +138,8 @@ type introspection struct {
 // issuer's endpoint and credentials, and a flight group so that concurrent
 // requests with one uncached token make one call.
 type introspector struct {
-	issuer      string // the issuer whose endpoint this is; answers are credited to it
+	issuer      string  // the issuer whose endpoint this is; answers are credited to it
+	owner       *issuer // that issuer, whose shape and audiences apply
 	client      *introspect.Client
 	shared      *introspection
 	limits      *introspectLimits
@@ -330,6 +332,7 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 	}
 	in := &introspector{
 		issuer:      iss.id,
+		owner:       iss,
 		client:      client,
 		shared:      g.introspection,
 		maxTTL:      ic.MaxTTL,
@@ -459,6 +462,15 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		Kind:     KindOpaque,
 		claims:   res.Raw,
 		guard:    g,
+	}
+	if e := in.owner.applyShape(p, res.Raw, false); e != nil {
+		c.Set(ctx, key, &cached{reason: e.Description}, in.negativeTTL)
+		return nil, e
+	}
+	if res.Audience == nil && len(p.Audience) > 0 && !in.owner.acceptsAudience(p.Audience) {
+		// No aud, but the shape says where the audience is: checked there.
+		c.Set(ctx, key, &cached{reason: "token not meant for this resource"}, in.negativeTTL)
+		return nil, errInvalidToken("token not meant for this resource", fmt.Errorf("introspection at %s: %s %s lacks %s", in.issuer, in.owner.shape.AudienceClaim, quote(strings.Join(p.Audience, ",")), quote(strings.Join(in.owner.audiences, " or "))))
 	}
 	// Cached until exp (at most MaxTTL), plus NegativeTTL past exp: a
 	// client that keeps sending a token after it expired is then told so

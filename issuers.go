@@ -58,6 +58,11 @@ type TrustedIssuer struct {
 	// after they validate locally. It defaults to the JWTs setting of the
 	// issuer's introspection (Introspection, or Config.Introspection).
 	Introspect IssuerIntrospection
+	// Shape says where this issuer's tokens carry what the guard reads,
+	// for servers whose access tokens are not RFC 9068 ones (Dex,
+	// Keycloak, Cognito, Entra ID, Auth0, Okta...). The zero value is
+	// RFC 9068.
+	Shape TokenShape
 	// Introspection gives this issuer its own introspection client: its
 	// credentials, endpoint and auth method, sent to no other server. The
 	// endpoint, the auth methods and the token endpoint default to this
@@ -100,8 +105,9 @@ type issuerSpec struct {
 	introspection  *IntrospectionConfig // nil: the issuer does not introspect
 	introspectJWTs bool
 	jwtPolicy      IssuerIntrospection // as configured, before defaults
-	limits         *introspectLimits   // shared by a pattern's tenants when its endpoint is fixed; else nil
-	tenant         bool                // matched by a pattern
+	shape          TokenShape
+	limits         *introspectLimits // shared by a pattern's tenants when its endpoint is fixed; else nil
+	tenant         bool              // matched by a pattern
 }
 
 // issuer is one trusted authorization server and everything that judges
@@ -116,6 +122,7 @@ type issuer struct {
 	leeway       time.Duration
 	// introspectJWTs says whether a JWT it verified is also introspected.
 	introspectJWTs bool
+	shape          TokenShape
 	intro          *introspector // nil when the issuer does not introspect
 }
 

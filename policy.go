@@ -226,6 +226,12 @@ func (g *Guard) resolveIssuer(ti TrustedIssuer, ownsGuardIntrospection bool) (is
 		return spec, fmt.Errorf("tokenguard: issuer %s has no audience: set its TrustedIssuer.Audience, or Config.Audience or Config.Resource (or InsecureSkipAudienceCheck)", ti.Issuer)
 	}
 
+	spec.shape = ti.Shape
+	spec.shape.ScopeClaims = slices.Clone(ti.Shape.ScopeClaims)
+	spec.shape.RoleClaims = slices.Clone(ti.Shape.RoleClaims)
+	if err := spec.shape.check(ti.Issuer, spec.skipAudience); err != nil {
+		return spec, err
+	}
 	switch {
 	case ti.Introspection != nil:
 		ic, err := issuerIntrospection(ti.Issuer, *ti.Introspection, cfg.Introspection)

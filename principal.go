@@ -44,6 +44,15 @@ type Principal struct {
 	// Config.ScopeClaim, the values of that claim instead. Scope
 	// requirements (AllScopes, AnyScope) and HasScope read it.
 	Scopes []string
+	// Roles are the values of the issuer's TokenShape.RoleClaims (such as
+	// Keycloak's realm_access.roles or Entra ID's roles), without
+	// duplicates; nil when the issuer has none. AnyRole and AllRoles read
+	// them.
+	Roles []string
+	// SubjectIsClient is true when the token has no sub and Subject is its
+	// client id (TokenShape.ClientAsSubject): the caller is a client acting
+	// for itself, not a user.
+	SubjectIsClient bool
 	// Expiry is the exp claim.
 	Expiry time.Time
 	// IssuedAt is the iat claim; zero when absent.
@@ -95,12 +104,13 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 // allocation, each capped so an append cannot run into the other.
 func (p *Principal) clone() *Principal {
 	cp := *p
-	if n := len(p.Audience) + len(p.Scopes); n > 0 {
+	if n := len(p.Audience) + len(p.Scopes) + len(p.Roles); n > 0 {
 		lists := make([]string, 0, n)
-		lists = append(append(lists, p.Audience...), p.Scopes...)
-		na := len(p.Audience)
+		lists = append(append(append(lists, p.Audience...), p.Scopes...), p.Roles...)
+		na, ns := len(p.Audience), len(p.Scopes)
 		cp.Audience = lists[:na:na]
-		cp.Scopes = lists[na:]
+		cp.Scopes = lists[na : na+ns : na+ns]
+		cp.Roles = lists[na+ns:]
 		// nil and empty stay apart, as the handler would otherwise see.
 		if p.Audience == nil {
 			cp.Audience = nil
@@ -108,8 +118,16 @@ func (p *Principal) clone() *Principal {
 		if p.Scopes == nil {
 			cp.Scopes = nil
 		}
+		if p.Roles == nil {
+			cp.Roles = nil
+		}
 	}
 	return &cp
+}
+
+// HasRole reports whether the token grants role (TokenShape.RoleClaims).
+func (p *Principal) HasRole(role string) bool {
+	return slices.Contains(p.Roles, role)
 }
 
 // mergeScopes is the union of a and b without duplicates, in order. It

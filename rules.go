@@ -48,6 +48,34 @@ func AnyScope(scopes ...string) Requirement {
 	}}
 }
 
+// AnyRole requires at least one of roles in Principal.Roles (read from the
+// issuer's TokenShape.RoleClaims). A token without one gets 403.
+func AnyRole(roles ...string) Requirement {
+	need := slices.Clone(roles)
+	return Requirement{check: func(_ *Guard, p *Principal) *Error {
+		for _, r := range need {
+			if slices.Contains(p.Roles, r) {
+				return nil
+			}
+		}
+		return errForbidden(fmt.Errorf("none of the roles %q", need))
+	}}
+}
+
+// AllRoles requires every one of roles in Principal.Roles. A token
+// without them gets 403.
+func AllRoles(roles ...string) Requirement {
+	need := slices.Clone(roles)
+	return Requirement{check: func(_ *Guard, p *Principal) *Error {
+		for _, r := range need {
+			if !slices.Contains(p.Roles, r) {
+				return errForbidden(fmt.Errorf("role %q missing (required: %q)", r, need))
+			}
+		}
+		return nil
+	}}
+}
+
 // ClaimIs requires claim name to equal value: a string claim equal to it,
 // or an array claim containing it. A token without it gets 403.
 func ClaimIs(name, value string) Requirement {

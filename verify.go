@@ -114,11 +114,6 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 	if !g.typeAllowed(h.Typ) {
 		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("typ "+quote(h.Typ)))
 	}
-	if t.Claims.IDTokenMarkers && !isATJWT(h.Typ) {
-		// An OpenID Connect ID token is never an access token (RFC 9068 §4);
-		// the audience check usually catches it, this does without one.
-		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
-	}
 	if t.Claims.Confirmation && !g.cfg.InsecureIgnoreTokenBinding {
 		// Refused before any key is looked up: without a proof of
 		// possession a bound token proves nothing about who sends it.
@@ -134,6 +129,13 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 			return nil, voucher{}, e
 		}
 		ok = iss != nil
+	}
+	if t.Claims.IDTokenMarkers && !isATJWT(h.Typ) && (!ok || !iss.shape.AllowIDTokenClaims) {
+		// An OpenID Connect ID token is never an access token (RFC 9068 §4);
+		// the audience check usually catches it, this does without one.
+		// Only an issuer whose access tokens look like ID tokens (Dex,
+		// Keycloak <= 24) opts out, and only with its audience checked.
+		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
 	}
 	if !ok {
 		// Never introspected: no server is asked about a token it did not
@@ -182,10 +184,6 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 	if !c.IssuedAt.IsZero() && now.Add(leeway).Before(c.IssuedAt) {
 		return nil, voucher{}, errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
 	}
-	if !iss.acceptsAudience(c.Audience) {
-		return nil, voucher{}, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(c.Audience, ","))+" lacks "+quote(strings.Join(iss.audiences, " or "))))
-	}
-
 	p := &Principal{
 		Subject:  c.Subject,
 		ClientID: c.ClientID,
@@ -198,6 +196,12 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		Kind:     KindJWT,
 		claims:   t.Payload,
 		guard:    g,
+	}
+	if e := iss.applyShape(p, t.Payload, true); e != nil {
+		return nil, voucher{}, e
+	}
+	if !iss.acceptsAudience(p.Audience) {
+		return nil, voucher{}, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(p.Audience, ","))+" lacks "+quote(strings.Join(iss.audiences, " or "))))
 	}
 	return p, voucher{iss, signer.Thumbprint}, nil
 }
