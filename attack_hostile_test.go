@@ -213,8 +213,45 @@ func TestIntrospectionBadRequestIsAVerdictOnlyWhenItIsAboutTheToken(t *testing.T
 	ts.setAnswer(func(_, _ string) map[string]any { return map[string]any{"_status": 400} })
 	g2 := newGuardAt(t, tokenguard.Config{Issuer: ts.issuer(""), Audience: "api://x",
 		Introspection: tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"}})
-	if w := call(g2.Handler(http.NotFoundHandler()), "Bearer some-token"); w.Code != 503 {
-		t.Errorf("400 for every request: %d, want 503", w.Code)
+	h2 := g2.Handler(http.NotFoundHandler())
+	before := len(ts.requests("/introspect"))
+	for i := range 3 {
+		if w := call(h2, "Bearer some-token"); w.Code != 503 {
+			t.Errorf("400 for every request, request %d: %d, want 503", i, w.Code)
+		}
+	}
+	// One call for the token and one probe; the repeats are held back.
+	if n := len(ts.requests("/introspect")) - before; n != 2 {
+		t.Errorf("a repeated token answered 400 cost %d calls, want 2", n)
+	}
+	// Client-chosen 400s never open the breaker for everyone.
+	for i := range 20 {
+		call(h2, "Bearer garbage-"+strconv.Itoa(i))
+	}
+	ts.setAnswer(func(_, _ string) map[string]any { return map[string]any{"active": true, "aud": "api://x"} })
+	if w := call(h2, "Bearer a-valid-token"); w.Code != 404 {
+		t.Errorf("a valid token after clients sent 20 refused ones: %d %s", w.Code, w.Header().Get("Retry-After"))
+	}
+}
+
+// A burst of failures in flight when the breaker opens doubles its
+// backoff once, not once per call: after a short outage the endpoint is
+// asked again within the first backoff.
+func TestIntrospectionBreakerBurst(t *testing.T) {
+	clk := newFakeClock()
+	as, g := opaqueSetup(t, oauthtest.Options{Now: clk.Now}, tokenguard.IntrospectionConfig{}, tokenguard.Config{})
+	h := g.Handler(http.NotFoundHandler())
+	as.SetFault("introspect", &oauthtest.Fault{Status: 500, Delay: 50 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); call(h, "Bearer "+as.MintOpaque(nil)) }()
+	}
+	wg.Wait()
+	as.SetFault("introspect", nil)
+	clk.Advance(1300 * time.Millisecond) // past the first backoff, 1 s ± 20 %
+	if w := call(h, "Bearer "+as.MintOpaque(nil)); w.Code != 404 {
+		t.Errorf("after a burst of failures and the first backoff: %d, Retry-After %s", w.Code, w.Header().Get("Retry-After"))
 	}
 }
 
@@ -450,5 +487,21 @@ func TestAttackSmallOrderEd25519KeyForgesNothing(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "small order") {
 		t.Errorf("the skipped key was not reported:\n%s", logs.String())
+	}
+}
+
+// Two outages at once (the key set and introspection) are two causes:
+// each is logged.
+func TestOutageWarningsPerCause(t *testing.T) {
+	s := newFaultSetup(t)
+	s.ft.set("/jwks", "500")
+	s.ft.set("/introspect", "500")
+	for i := range 10 {
+		s.call(s.as.MintWith(oauthtest.MintOptions{Header: map[string]any{"kid": "k" + strconv.Itoa(i)}}))
+		s.call(s.as.MintOpaque(nil))
+	}
+	out := s.logs.String()
+	if !strings.Contains(out, "jwks") || !strings.Contains(out, "introspection") {
+		t.Errorf("both causes should be logged:\n%s", out)
 	}
 }

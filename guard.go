@@ -357,7 +357,7 @@ func (g *Guard) log(r *http.Request, e *Error) {
 	if level >= slog.LevelWarn {
 		// An outage fails every request the same way: one record per
 		// cause per interval, with a count of the ones left out.
-		ok, suppressed := g.warnings.allow(logKey(e, msg), g.now())
+		ok, suppressed := g.warnings.allow(logKey(e), g.now())
 		if !ok {
 			return
 		}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokenguard/tokenguard/cache"
+	"github.com/tokenguard/tokenguard/internal/redact"
 	"github.com/tokenguard/tokenguard/introspect"
 )
 
@@ -165,17 +166,37 @@ type introspectLimits struct {
 
 // breaker stops calling an endpoint that keeps failing without saying
 // when to come back (5xx without Retry-After, timeouts, refused
-// connections, refused credentials): after breakerThreshold failures in a
-// row it opens for a backoff that doubles (with jitter) up to
-// breakerMaxBackoff; then one call probes it, and a success closes it.
-// While open, requests get 503 with the time left as Retry-After.
+// connections, refused credentials, malformed answers): after
+// breakerThreshold failures in a row it opens for a backoff, doubled (up to
+// breakerMaxBackoff, with jitter) each time a probe fails; then one call
+// probes it, and a success closes it. While open, requests get 503 with
+// the time left as Retry-After. Only the endpoint's own failures count: a
+// 4xx about one request (a client's token) or a 429 with Retry-After (held
+// back by blockedUntil instead) leaves it as it is, so no client can open
+// it for everyone.
 type breaker struct {
 	mu        sync.Mutex
+	gen       uint64 // advances at every open and close: outcomes of calls from before are ignored
 	failures  int
 	backoff   time.Duration
 	openUntil time.Time
 	probing   bool
 }
+
+// ticket is what allow hands a call, for done.
+type ticket struct {
+	gen   uint64
+	probe bool
+}
+
+// outcome is what a call tells the breaker.
+type outcome int
+
+const (
+	callOK      outcome = iota // the endpoint answered (any verdict)
+	callFailed                 // the endpoint failed
+	callNeutral                // says nothing about the endpoint's health
+)
 
 const (
 	breakerThreshold  = 5
@@ -184,39 +205,73 @@ const (
 )
 
 // allow reports whether a call may be made now, or how long to wait.
-func (b *breaker) allow(now time.Time) (bool, time.Duration) {
+func (b *breaker) allow(now time.Time) (ticket, bool, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.failures < breakerThreshold {
-		return true, 0
+		return ticket{gen: b.gen}, true, 0
 	}
 	if wait := b.openUntil.Sub(now); wait > 0 {
-		return false, wait
+		return ticket{}, false, wait
 	}
 	if b.probing {
-		return false, breakerMinBackoff
+		return ticket{}, false, breakerMinBackoff
 	}
 	b.probing = true
-	return true, 0
+	return ticket{gen: b.gen, probe: true}, true, 0
 }
 
 // done records the outcome of a call that allow let through.
-func (b *breaker) done(now time.Time, failed bool) {
+func (b *breaker) done(t ticket, now time.Time, o outcome) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.probing = false
-	if !failed {
+	if t.probe {
+		b.probing = false
+	}
+	if t.gen != b.gen || o == callNeutral && !t.probe {
+		// A call from before the last open or close: the state it would
+		// change is gone. (A burst of failures in flight when the breaker
+		// opened must not double its backoff once per call.)
+		return
+	}
+	switch {
+	case o == callOK:
 		b.failures, b.backoff = 0, 0
-		return
+		b.gen++
+	case o == callFailed && t.probe:
+		b.open(now, min(2*b.backoff, breakerMaxBackoff))
+	case o == callFailed:
+		b.failures++
+		if b.failures == breakerThreshold {
+			b.open(now, breakerMinBackoff)
+		}
 	}
-	b.failures++
-	if b.failures < breakerThreshold {
-		return
-	}
-	b.backoff = min(max(2*b.backoff, breakerMinBackoff), breakerMaxBackoff)
+	// A neutral probe leaves the breaker open as it was; the next request
+	// probes again.
+}
+
+func (b *breaker) open(now time.Time, backoff time.Duration) {
+	b.failures = breakerThreshold
+	b.backoff = backoff
 	// ±20 % so that replicas which failed together do not probe together.
-	jitter := time.Duration(rand.Int64N(int64(b.backoff)*2/5+1)) - b.backoff/5
-	b.openUntil = now.Add(b.backoff + jitter)
+	jitter := time.Duration(rand.Int64N(int64(backoff)*2/5+1)) - backoff/5
+	b.openUntil = now.Add(backoff + jitter)
+	b.gen++
+}
+
+// callOutcome says what an introspection result tells the breaker.
+func callOutcome(err error) outcome {
+	var ue *introspect.UpstreamError
+	if !errors.As(err, &ue) {
+		return callOK // an answer, or a TokenError: the endpoint works
+	}
+	switch {
+	case ue.StatusCode == 429 && ue.RetryAfter > 0:
+		return callNeutral // blockedUntil holds calls back as asked
+	case ue.StatusCode >= 400 && ue.StatusCode < 500 && ue.StatusCode != 401 && ue.StatusCode != 403:
+		return callNeutral // about this request, which a client chose
+	}
+	return callFailed
 }
 
 // requestProbe remembers whether the endpoint answers a well-formed
@@ -273,7 +328,14 @@ func newIntrospectLimits(maxConcurrent int) *introspectLimits {
 type cached struct {
 	p      *Principal
 	reason string
+	// unavailable marks a token the endpoint answered 400 while a probe
+	// failed too: 503 for badRequestHold, not a verdict.
+	unavailable bool
 }
+
+// badRequestHold is how long a token answered 400 (with a failing probe)
+// gets 503 without another call.
+const badRequestHold = 5 * time.Second
 
 // newIntrospector builds the introspection client of iss from ic and the
 // issuer's own metadata: nothing of another issuer's is used.
@@ -379,7 +441,9 @@ func (g *Guard) introspect(ctx context.Context, in *introspector, token, hash st
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return nil, res.Err.(*Error)
+			// Causes built here quote the answer's values, which a server
+			// may fill with the token.
+			return nil, scrub(res.Err.(*Error), token)
 		}
 		return in.judge(res.Val.(*cached))
 	case <-ctx.Done():
@@ -403,7 +467,8 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		defer sem.Release(1)
 	}
 	br := &in.limits.breaker
-	if ok, wait := br.allow(in.now()); !ok {
+	tk, ok, wait := br.allow(in.now())
+	if !ok {
 		return nil, errUnavailable(wait, fmt.Errorf("introspection at %s suspended after %d failures in a row; next try in %s", in.issuer, breakerThreshold, wait.Round(time.Millisecond)))
 	}
 	in.shared.calls.Add(1)
@@ -412,12 +477,18 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	if errors.As(err, &ue) && ue.StatusCode == 400 && in.requestsWork(ctx) {
 		// The endpoint answers a well-formed request, so this 400 is
 		// about the token: a verdict, cached, and not a client's way to
-		// make us answer 503 (or open the breaker) at will.
-		br.done(in.now(), false)
+		// make us answer 503 at will.
+		br.done(tk, in.now(), callOK)
 		c.Set(ctx, key, &cached{}, in.negativeTTL)
 		return nil, errInvalidToken("token is not active", fmt.Errorf("introspection at %s: 400 %s for this token, while the endpoint answers other requests", in.issuer, ue.ErrorCode))
 	}
-	br.done(in.now(), errors.As(err, &ue) && !(ue.StatusCode == 429 && ue.RetryAfter > 0))
+	br.done(tk, in.now(), callOutcome(err))
+	if ue != nil && ue.StatusCode == 400 {
+		// A 400 for this token and for the probe: our request may be at
+		// fault, so 503, not a verdict; remembered briefly so that a
+		// client repeating the token does not call upstream each time.
+		c.Set(ctx, key, &cached{unavailable: true}, badRequestHold)
+	}
 	if err != nil {
 		var te *introspect.TokenError
 		if errors.As(err, &te) {
@@ -488,9 +559,22 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	return v, nil
 }
 
+// scrub drops e's cause when its text holds the token, or a piece of it.
+func scrub(e *Error, token string) *Error {
+	if e == nil || e.Err == nil || !redact.Leaks(e.Err.Error(), token) {
+		return e
+	}
+	cp := *e
+	cp.Err = errors.New(redact.Withheld)
+	return &cp
+}
+
 // judge turns a cached answer into the request's outcome. exp is checked
 // again on every hit: the entry may outlive the token by a clock tick.
 func (in *introspector) judge(c *cached) (*Principal, *Error) {
+	if c.unavailable {
+		return nil, errUnavailable(badRequestHold, errors.New("the introspection endpoint answered 400 for this token and for a probe: our requests may be at fault"))
+	}
 	if c.p == nil {
 		if c.reason != "" {
 			return nil, errInvalidToken(c.reason, nil)

@@ -249,16 +249,22 @@ func (d *dynamicIssuers) slot(ctx context.Context, id string) (func(), *Error) {
 	if d.slots.TryAcquire(1) {
 		return func() { d.slots.Release(1) }, nil
 	}
-	sem := d.slots
-	if d.known.Contains(id) {
-		sem = d.knownSlots
-	}
 	ctx, cancel := context.WithTimeout(ctx, discoveryQueueWait)
 	defer cancel()
-	if err := sem.Acquire(ctx, 1); err != nil {
+	if d.known.Contains(id) {
+		// Its own slot first, briefly (another known tenant may hold it),
+		// then any.
+		first, cancelFirst := context.WithTimeout(ctx, discoveryQueueWait/3)
+		err := d.knownSlots.Acquire(first, 1)
+		cancelFirst()
+		if err == nil {
+			return func() { d.knownSlots.Release(1) }, nil
+		}
+	}
+	if err := d.slots.Acquire(ctx, 1); err != nil {
 		return nil, errUnavailable(time.Second, fmt.Errorf("too many issuer discoveries in flight (waited %s for a slot)", discoveryQueueWait))
 	}
-	return func() { sem.Release(1) }, nil
+	return func() { d.slots.Release(1) }, nil
 }
 
 // add keeps iss, unless the guard is closing, in which case its key set

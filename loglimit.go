@@ -1,6 +1,7 @@
 package tokenguard
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,15 @@ func (l *logLimiter) allow(key string, now time.Time) (bool, int) {
 	w, ok := l.windows[key]
 	if !ok {
 		if len(l.windows) >= maxLogKeys {
+			// Forget causes quiet for a whole interval with nothing left
+			// to report, so new causes get windows of their own again.
+			for k, old := range l.windows {
+				if old.suppressed == 0 && now.Sub(old.start) >= logInterval {
+					delete(l.windows, k)
+				}
+			}
+		}
+		if len(l.windows) >= maxLogKeys {
 			key = "(other causes)"
 			w = l.windows[key]
 		}
@@ -58,12 +68,16 @@ func (l *logLimiter) allow(key string, now time.Time) (bool, int) {
 // logKey is what makes two failures "the same cause": the answer and the
 // cause's text up to its first detail that varies per request (a quoted
 // kid or issuer the token named, a number).
-func logKey(e *Error, msg string) string {
-	if i := strings.IndexAny(msg, `"0123456789`); i >= 0 {
-		msg = msg[:i]
+func logKey(e *Error) string {
+	cause := ""
+	if e.Err != nil {
+		cause = e.Err.Error()
 	}
-	if len(msg) > 120 {
-		msg = msg[:120]
+	if i := strings.IndexAny(cause, `"0123456789`); i >= 0 {
+		cause = cause[:i]
 	}
-	return e.Description + "|" + msg
+	if len(cause) > 120 {
+		cause = cause[:120]
+	}
+	return strconv.Itoa(e.Status) + "|" + e.Description + "|" + cause
 }

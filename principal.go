@@ -74,6 +74,15 @@ func (p *Principal) HasScope(scope string) bool {
 }
 
 // Claims decodes every claim of the token into v, like json.Unmarshal.
+//
+// Beware that encoding/json matches member names to struct fields without
+// regard to case: a claim "WorkSpace" (or "workſpace") fills a field tagged
+// `json:"workspace"`, while ClaimIs("workspace", ...) and the built-in
+// checks, which match names exactly, do not see it. Claim sets with two
+// names that fold together are refused, so one name cannot shadow
+// another; but a token that has only the odd-cased name still fills the
+// field. Where a claim decides access, check it with ClaimIs, or decode
+// into a map[string]any, whose keys are exact.
 func (p *Principal) Claims(v any) error {
 	if len(p.claims) == 0 {
 		return errors.New("tokenguard: principal has no claims")

@@ -57,7 +57,7 @@ func (c *Client) Introspect(ctx context.Context, token string) (_ *Result, err e
 	// member name, an error body); errors end up in logs.
 	defer func() {
 		if err != nil {
-			err = redact(err, token)
+			err = redact(err, token, c.endpoint)
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -237,9 +237,14 @@ func errorCode(body io.Reader) string {
 	if json.NewDecoder(io.LimitReader(body, 4<<10)).Decode(&e) != nil || len(e.Error) > 64 {
 		return ""
 	}
+	// Error codes in use are short words of letters, digits, '_', '-' and
+	// '.' (RFC 6749 §5.2 allows more, but nothing else occurs, and free
+	// text could carry the token).
+	if len(e.Error) > 40 {
+		return ""
+	}
 	for _, c := range []byte(e.Error) {
-		// RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E.
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
 			return ""
 		}
 	}

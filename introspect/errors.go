@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	redactpkg "github.com/tokenguard/tokenguard/internal/redact"
 )
 
 // Sentinel errors for errors.Is. Every error Introspect returns matches
@@ -99,54 +101,43 @@ func quote(s string) string {
 	}, s) + `"`
 }
 
-// withheld replaces an error text that contained the token.
-const withheld = "detail withheld: it contained the token"
-
-// redact returns err, or when its text contains the token (or a piece of
-// it long enough to matter), an error of the same kind and sentinels
-// without that text.
-func redact(err error, token string) error {
-	if !leaks(err.Error(), token) {
+// redact returns err, or when its text (beyond what is ours: the
+// endpoint URL) contains the token or a piece of it long enough to matter,
+// an error of the same kind and sentinels without that text. An
+// UpstreamError's ErrorCode, which its text leaves out, is checked too.
+func redact(err error, token, endpoint string) error {
+	text := err.Error()
+	if endpoint != "" {
+		text = strings.ReplaceAll(text, endpoint, "")
+	}
+	ue, isUpstream := err.(*UpstreamError)
+	if !redactpkg.Leaks(text, token) {
+		if isUpstream && redactpkg.Leaks(ue.ErrorCode, token) {
+			cp := *ue
+			cp.ErrorCode = ""
+			return &cp
+		}
 		return err
 	}
 	switch e := err.(type) {
 	case *TokenError:
-		return &TokenError{Reason: e.Reason, Detail: withheld}
+		return &TokenError{Reason: e.Reason, Detail: redactpkg.Withheld}
 	case *UpstreamError:
 		out := &UpstreamError{StatusCode: e.StatusCode, RetryAfter: e.RetryAfter}
-		if leaks(e.ErrorCode, token) {
-			out.ErrorCode = ""
-		} else {
+		if !redactpkg.Leaks(e.ErrorCode, token) {
 			out.ErrorCode = e.ErrorCode
 		}
-		out.Err = errors.New(withheld)
+		out.Err = errors.New(redactpkg.Withheld)
 		for _, sentinel := range []error{ErrBadResponse, ErrCredentialsRejected, context.DeadlineExceeded, context.Canceled} {
 			if errors.Is(e.Err, sentinel) {
-				out.Err = fmt.Errorf("%w (%s)", sentinel, withheld)
+				out.Err = fmt.Errorf("%w (%s)", sentinel, redactpkg.Withheld)
 				break
 			}
 		}
 		return out
 	}
-	return &UpstreamError{Err: errors.New(withheld)}
+	return &UpstreamError{Err: errors.New(redactpkg.Withheld)}
 }
 
-// leakWindow is the length of a piece of the token that counts as the
-// token: shorter runs of token characters occur in ordinary text.
-const leakWindow = 16
-
-// leaks reports whether s contains token or any leakWindow bytes of it.
-func leaks(s, token string) bool {
-	if token == "" || s == "" {
-		return false
-	}
-	if len(token) < leakWindow {
-		return strings.Contains(s, token)
-	}
-	for i := 0; i+leakWindow <= len(s); i++ {
-		if strings.Contains(token, s[i:i+leakWindow]) {
-			return true
-		}
-	}
-	return false
-}
+// leakWindow is redact.Window, the piece of a token that counts as it.
+const leakWindow = redactpkg.Window

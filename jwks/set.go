@@ -285,15 +285,26 @@ func (s *Set) current(kid, alg string) ([]Key, error) {
 // and the server's Retry-After allow), at least one second: what a client
 // refused for want of keys should be told to wait.
 func (s *Set) RetryIn(now time.Time) time.Duration {
+	stale := s.Usable(now) != nil // a stale set starts no unknown-kid refresh
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.nextAt
-	kid := s.lastKidTrip.Add(s.opts.UnknownKeyCooldown)
-	if s.holdUntil.After(kid) {
-		kid = s.holdUntil
+	if s.closed {
+		// Shutting down: nothing will be fetched here again, and a retry
+		// soon may reach a replica that is not.
+		return time.Second
 	}
-	if next.IsZero() || kid.Before(next) {
-		next = kid
+	next := s.nextAt
+	if !stale {
+		kid := now
+		if !s.lastKidTrip.IsZero() {
+			kid = s.lastKidTrip.Add(s.opts.UnknownKeyCooldown)
+		}
+		if s.holdUntil.After(kid) {
+			kid = s.holdUntil
+		}
+		if next.IsZero() || kid.Before(next) {
+			next = kid
+		}
 	}
 	return max(next.Sub(now), time.Second)
 }

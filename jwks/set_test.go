@@ -528,3 +528,20 @@ func TestRetryIn(t *testing.T) {
 		t.Errorf("after a 503 with Retry-After 120: %s", d)
 	}
 }
+
+// A set past MaxStaleness starts no unknown-kid refresh, so RetryIn is the
+// background refresh's time, not a second.
+func TestRetryInWhenStale(t *testing.T) {
+	rk := testRSAKey(t)
+	ks := newKeyServer(t, jwkJSON(t, &rk.PublicKey, map[string]any{"kid": "a"}))
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := newSet(t, ks.URL, Options{Now: clock, MaxStaleness: time.Minute, MinRefreshInterval: 10 * time.Minute, MaxRefreshInterval: 10 * time.Minute})
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if d := s.RetryIn(clock()); d < 7*time.Minute || d > 8*time.Minute+time.Second {
+		t.Errorf("stale set: RetryIn %s, want the background refresh's 8 min", d)
+	}
+}

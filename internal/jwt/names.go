@@ -2,7 +2,6 @@ package jwt
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"unicode"
@@ -20,8 +19,9 @@ var errFoldedDuplicate = errors.New("two member names equal under case folding")
 // nameSpan is a member name inside its quotes.
 type nameSpan struct {
 	start, end int
-	esc        bool // has escapes
-	ascii      bool // no byte >= 0x80
+	esc        bool   // has escapes
+	ascii      bool   // no byte >= 0x80
+	dec        []byte // the decoded name, when it has escapes
 }
 
 // memberNames collects the member names of one object and reports the
@@ -41,6 +41,11 @@ const inlineNames = 16
 // add records the name b[start:end] (inside its quotes).
 func (m *memberNames) add(start, end int, esc bool) error {
 	cur := nameSpan{start: start, end: end, esc: esc, ascii: isASCII(m.b[start:end])}
+	if esc {
+		// Decoded once: names are compared many times.
+		cur.dec = decodeName(m.b[start:end])
+		cur.ascii = isASCII(cur.dec)
+	}
 	if m.keys == nil && m.n < inlineNames {
 		for i := 0; i < m.n; i++ {
 			if m.equalFold(m.spans[i], cur) {
@@ -81,39 +86,64 @@ func (m *memberNames) dupError(prev, cur nameSpan) error {
 // equalFold reports whether two names are equal under case folding, as
 // bytes.EqualFold decides for their decoded text.
 func (m *memberNames) equalFold(a, b nameSpan) bool {
-	if !a.esc && !b.esc {
-		ra, rb := m.b[a.start:a.end], m.b[b.start:b.end]
-		if a.ascii && b.ascii {
-			// ASCII letters fold only to ASCII letters and to ſ and K,
-			// which are not ASCII: same length, byte-wise fold.
-			if len(ra) != len(rb) {
+	ra, rb := m.decoded(a), m.decoded(b)
+	if a.ascii && b.ascii {
+		// ASCII letters fold only to ASCII letters and to ſ and K, which
+		// are not ASCII: same length, byte-wise fold.
+		if len(ra) != len(rb) {
+			return false
+		}
+		for i := range ra {
+			if ra[i] != rb[i] && lowerASCII(ra[i]) != lowerASCII(rb[i]) {
 				return false
 			}
-			for i := range ra {
-				if ra[i] != rb[i] && lowerASCII(ra[i]) != lowerASCII(rb[i]) {
-					return false
-				}
-			}
-			return true
 		}
-		return bytes.EqualFold(ra, rb)
+		return true
 	}
-	return bytes.EqualFold(m.decoded(a), m.decoded(b))
+	return bytes.EqualFold(ra, rb)
 }
 
-// decoded is a name as encoding/json reads it: escapes decoded, and
-// invalid UTF-8 or a lone surrogate escape replaced by U+FFFD (a view of
-// b when there are no escapes; bytes.EqualFold and foldKey read an
-// invalid byte as U+FFFD too).
+// decoded is a name as encoding/json reads it (see decodeName); a view of
+// b when it has no escapes.
 func (m *memberNames) decoded(s nameSpan) []byte {
-	if !s.esc {
-		return m.b[s.start:s.end]
+	if s.esc {
+		return s.dec
 	}
-	var str string
-	if json.Unmarshal(m.b[s.start-1:s.end+1], &str) != nil {
-		return m.b[s.start:s.end] // cannot happen: the scanner checked the grammar
+	return m.b[s.start:s.end]
+}
+
+// decodeName decodes the escapes of a name the scanner accepted, as
+// encoding/json does: an escaped lone surrogate becomes U+FFFD. Invalid
+// UTF-8 is kept as is; bytes.EqualFold and foldKey read each invalid byte
+// as U+FFFD, as encoding/json's replacement does.
+func decodeName(raw []byte) []byte {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		if raw[i+1] != 'u' {
+			out = append(out, unescapeByte(raw[i+1]))
+			i += 2
+			continue
+		}
+		r := hex4(raw[i+2 : i+6])
+		i += 6
+		if 0xD800 <= r && r <= 0xDBFF && i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+			if lo := hex4(raw[i+2 : i+6]); 0xDC00 <= lo && lo <= 0xDFFF {
+				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
+				i += 6
+			}
+		}
+		if 0xD800 <= r && r <= 0xDFFF {
+			r = utf8.RuneError
+		}
+		out = utf8.AppendRune(out, r)
 	}
-	return []byte(str)
+	return out
 }
 
 func lowerASCII(c byte) byte {
@@ -157,8 +187,5 @@ func foldKey(dst, name []byte) []byte {
 // object nested in it, equal under case folding, and no nesting deeper
 // than maxDepth.
 func CheckObject(b []byte) error {
-	if err := scanObject(b, otherObject, nil); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	return nil
+	return scanObject(b, otherObject, nil)
 }
