@@ -719,3 +719,23 @@ func TestUnparseableJWTOfAnUnreachableTenantIs503(t *testing.T) {
 		t.Errorf("%d %s", w.Code, w.Header().Get("WWW-Authenticate"))
 	}
 }
+
+// RequireAudience: a server that issues tokens without an audience unless
+// asked (fosite, oidc-provider) would otherwise hand out tokens good at
+// every resource server; with it, an answer without aud is refused.
+func TestIntrospectionRequireAudience(t *testing.T) {
+	for _, require := range []bool{false, true} {
+		as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{RequireAudience: require}, tokenguard.Config{})
+		h := g.Handler(http.NotFoundHandler())
+		w := call(h, "Bearer "+as.MintOpaque(oauthtest.Claims{"aud": nil}))
+		switch {
+		case !require && w.Code != 404:
+			t.Errorf("no aud, not required: %d", w.Code)
+		case require && (w.Code != 401 || w.Header().Get("WWW-Authenticate") != wantChallenge(g, "invalid_token", "token not meant for this resource")):
+			t.Errorf("no aud, required: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+		if w := call(h, "Bearer "+as.MintOpaque(nil)); w.Code != 404 {
+			t.Errorf("with the right aud (required %v): %d", require, w.Code)
+		}
+	}
+}

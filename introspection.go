@@ -96,6 +96,13 @@ type IntrospectionConfig struct {
 	// goes to the prefix's issuer. Config.RouteOpaque cannot be set with
 	// them. The zero value means none.
 	TokenPrefixes []string
+	// RequireAudience refuses an answer without aud (401 "token not meant
+	// for this resource"). RFC 7662 makes aud optional, so by default an
+	// answer without one counts as the issuer vouching for the token here;
+	// servers that issue tokens without an audience unless a client asks
+	// for one (fosite, panva's oidc-provider) then hand out tokens good at
+	// every resource server. A default for every issuer.
+	RequireAudience bool
 	// SignedResponses asks for signed introspection answers (RFC 9701,
 	// Accept: application/token-introspection+jwt) and verifies them with
 	// the issuer's own key set; a plain JSON answer is then refused. The
@@ -359,6 +366,7 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 	}
 	if !iss.skipAudience {
 		cfg.Audiences = iss.audiences
+		cfg.RequireAudience = ic.RequireAudience
 	}
 	if md := iss.meta; md != nil {
 		if cfg.Endpoint == "" {

@@ -293,6 +293,7 @@ func issuerIntrospection(id string, ic, guard IntrospectionConfig) (Introspectio
 	if ic.MaxConcurrent == 0 {
 		ic.MaxConcurrent = guard.MaxConcurrent
 	}
+	ic.RequireAudience = ic.RequireAudience || guard.RequireAudience
 	if ic.JWTs == IntrospectJWTNever && guard.JWTs == IntrospectJWTAlways {
 		ic.JWTs = IntrospectJWTAlways
 	}

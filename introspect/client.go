@@ -31,6 +31,7 @@ type Client struct {
 	hint      bool
 	issuers   []string
 	audiences []string
+	needAud   bool
 	keys      *jwks.Set
 	respIss   string
 	respAlgs  []string // empty: every supported one

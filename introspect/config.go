@@ -95,6 +95,12 @@ type Config struct {
 	// omit it, and the server that issued the token is the one vouching for
 	// it. The zero value skips the check.
 	Audiences []string
+	// RequireAudience refuses an active response without aud (a
+	// TokenError), for servers that issue tokens without an audience
+	// unless asked for one (fosite, panva's oidc-provider): such a token
+	// would otherwise be good at every resource server of the issuer. The
+	// zero value accepts a response without aud.
+	RequireAudience bool
 
 	// ResponseKeys, when set, asks for signed JWT responses (RFC 9701,
 	// Accept: application/token-introspection+jwt) and verifies them with
@@ -161,6 +167,7 @@ func New(cfg Config) (*Client, error) {
 		hint:      cfg.SendTokenTypeHint,
 		issuers:   slices.Clone(cfg.TrustedIssuers),
 		audiences: slices.Clone(cfg.Audiences),
+		needAud:   cfg.RequireAudience,
 		keys:      cfg.ResponseKeys,
 		respIss:   cfg.ResponseIssuer,
 		respAlgs:  slices.Clone(cfg.ResponseAlgorithms),

@@ -148,6 +148,9 @@ func (c *Client) validate(r *Result) error {
 	if r.Issuer != "" && len(c.issuers) > 0 && !slices.Contains(c.issuers, r.Issuer) {
 		return &TokenError{Reason: "untrusted issuer", Detail: "iss " + quote(r.Issuer)}
 	}
+	if c.needAud && len(r.Audience) == 0 {
+		return &TokenError{Reason: "token not meant for this resource", Detail: "the answer has no aud"}
+	}
 	if len(c.audiences) > 0 && r.Audience != nil && !slices.ContainsFunc(r.Audience, func(a string) bool { return slices.Contains(c.audiences, a) }) {
 		return &TokenError{Reason: "token not meant for this resource", Detail: "aud " + quote(strings.Join(r.Audience, " ")) + " lacks " + quote(strings.Join(c.audiences, " or "))}
 	}
