@@ -1,7 +1,6 @@
 package jwks
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -16,6 +15,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	ijws "github.com/tokenguard/tokenguard/internal/jws"
+	"github.com/tokenguard/tokenguard/internal/jwt"
 )
 
 // Key is one verification key from a key set.
@@ -65,24 +65,30 @@ func Parse(doc []byte, maxKeys int) (keys []Key, skipped []Skipped, err error) {
 }
 
 func parse(doc []byte, maxKeys int) (*parsed, error) {
-	var set struct {
-		Keys *[]json.RawMessage `json:"keys"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	if err := dec.Decode(&set); err != nil {
+	// One JSON object, nothing after it, and no two member names (at any
+	// depth) that are equal or fold together: encoding/json would match
+	// "USE" for use and keep the last of two, while jwx and every
+	// exact-name reader see the other.
+	if err := jwt.CheckObject(doc); err != nil {
 		return nil, fmt.Errorf("not a JWK Set: %w", err)
 	}
-	if dec.More() {
-		return nil, errors.New("not a JWK Set: trailing data after the JSON object")
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return nil, fmt.Errorf("not a JWK Set: %w", err)
 	}
-	if set.Keys == nil {
+	rawKeys, ok := top["keys"]
+	if !ok {
 		return nil, errors.New(`not a JWK Set: no "keys" member`)
 	}
-	if maxKeys > 0 && len(*set.Keys) > maxKeys {
-		return nil, fmt.Errorf("JWK Set has %d keys, more than the limit of %d", len(*set.Keys), maxKeys)
+	var keys []json.RawMessage
+	if err := json.Unmarshal(rawKeys, &keys); err != nil || keys == nil {
+		return nil, errors.New(`not a JWK Set: "keys" is not an array`)
+	}
+	if maxKeys > 0 && len(keys) > maxKeys {
+		return nil, fmt.Errorf("JWK Set has %d keys, more than the limit of %d", len(keys), maxKeys)
 	}
 	p := &parsed{index: make(map[lookup][]Key)}
-	for i, raw := range *set.Keys {
+	for i, raw := range keys {
 		k, reason := parseKey(raw)
 		if reason != "" {
 			p.skipped = append(p.skipped, Skipped{Index: i, ID: k.ID, Reason: reason})
@@ -109,15 +115,25 @@ func parse(doc []byte, maxKeys int) (*parsed, error) {
 func parseKey(raw json.RawMessage) (Key, string) {
 	// Read the members we police ourselves before jwx sees the key, so a key
 	// jwx cannot parse is still reported with its kid.
-	var hdr struct {
-		Kty    string   `json:"kty"`
-		Kid    string   `json:"kid"`
-		Alg    string   `json:"alg"`
-		Use    string   `json:"use"`
-		KeyOps []string `json:"key_ops"`
+	// By exact name, as jwx reads them (see parse).
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return Key{}, "not a JSON object"
 	}
-	if err := json.Unmarshal(raw, &hdr); err != nil {
-		return Key{}, "not a JSON object with string members: " + err.Error()
+	var hdr struct {
+		Kty, Kid, Alg, Use string
+		KeyOps             []string
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"kty", &hdr.Kty}, {"kid", &hdr.Kid}, {"alg", &hdr.Alg}, {"use", &hdr.Use}} {
+		if v, ok := m[f.name]; ok && json.Unmarshal(v, f.dst) != nil {
+			return Key{ID: hdr.Kid}, f.name + " is not a string"
+		}
+	}
+	if v, ok := m["key_ops"]; ok && json.Unmarshal(v, &hdr.KeyOps) != nil {
+		return Key{ID: hdr.Kid}, "key_ops is not an array of strings"
 	}
 	k := Key{ID: hdr.Kid, Algorithm: hdr.Alg}
 	if hdr.Use != "" && hdr.Use != "sig" {
