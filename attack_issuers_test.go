@@ -739,3 +739,31 @@ func TestIntrospectionRequireAudience(t *testing.T) {
 		}
 	}
 }
+
+// A JWT without a scope claim (zitadel's op) gets, when its issuer
+// introspects JWTs, the scopes the answer states; a JWT with scopes keeps
+// its own.
+func TestJWTScopesFromIntrospection(t *testing.T) {
+	as := newAS(t, oauthtest.Options{})
+	as.RegisterClient(rsID, rsSecret)
+	g := newGuard(t, as, tokenguard.Config{
+		Issuers:       []tokenguard.TrustedIssuer{{Issuer: as.Issuer, Introspect: tokenguard.IssuerIntrospectOn}},
+		Introspection: tokenguard.IntrospectionConfig{ClientID: rsID, ClientSecret: rsSecret},
+	})
+	h := g.RequireScopes("orders:read")(http.NotFoundHandler())
+	// oauthtest answers a JWT's introspection with its claims, so the
+	// first two see the same scopes on both sides; the third's answer
+	// (a replaced response) states a scope the JWT does not carry.
+	noScope := as.Mint(nil)
+	if w := call(h, "Bearer "+noScope); w.Code != 403 {
+		t.Errorf("no scope anywhere: %d", w.Code)
+	}
+	withScope := as.Mint(oauthtest.Claims{"scope": "orders:read"})
+	if w := call(h, "Bearer "+withScope); w.Code != 404 {
+		t.Errorf("scope in the JWT: %d", w.Code)
+	}
+	as.SetFault("introspect", &oauthtest.Fault{Status: 200, Body: `{"active":true,"scope":"orders:read","aud":"` + as.Resource() + `"}`})
+	if w := call(h, "Bearer "+as.Mint(oauthtest.Claims{"jti": "fresh"})); w.Code != 404 {
+		t.Errorf("no scope in the JWT, orders:read in the answer: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+}

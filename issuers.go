@@ -87,7 +87,8 @@ const (
 	IssuerIntrospectDefault IssuerIntrospection = iota
 	// IssuerIntrospectOn introspects every JWT of the issuer after it
 	// validated locally, so a revocation there takes effect at once. The
-	// issuer must introspect.
+	// issuer must introspect. A JWT without scope claims (zitadel's op
+	// issues them) then gets the scopes of the introspection answer.
 	IssuerIntrospectOn
 	// IssuerIntrospectOff never introspects the issuer's JWTs.
 	IssuerIntrospectOff

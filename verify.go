@@ -84,8 +84,14 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		// Local checks passed; the issuer that signed it has the last word
 		// (revocation). by is the issuer that verified the token, even if
 		// a pattern issuer has left the LRU since.
-		if _, e := g.introspect(ctx, by.intro, token, key); e != nil {
+		ip, e := g.introspect(ctx, by.intro, token, key)
+		if e != nil {
 			return nil, e
+		}
+		if p.Scopes == nil && len(by.shape.ScopeClaims) == 0 {
+			// A JWT with no scope claim (zitadel's op issues them) gets
+			// the scopes its issuer states for it.
+			p.Scopes = ip.Scopes
 		}
 	}
 	return p, nil
