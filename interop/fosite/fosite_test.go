@@ -247,17 +247,19 @@ func TestHMACStrategy(t *testing.T) {
 		t.Logf("fosite introspection answer: %s", as.lastAnswer())
 	})
 
-	t.Run("needs option: require aud in introspection answers", func(t *testing.T) {
-		// A token issued without an audience is answered without aud, and
-		// an answer without aud passes the audience check today: any
-		// fosite client's audience-less token opens this API. Asserts
-		// today's behaviour (accepted) until an option can refuse it.
+	t.Run("no aud: accepted by default, refused with RequireAudience", func(t *testing.T) {
+		// A token issued without an audience is answered without aud. RFC
+		// 7662 makes aud optional, so by default that is the issuer
+		// vouching for it here: any fosite client's audience-less token
+		// would open this API. RequireAudience refuses it.
 		tr := as.clientCredentials(t, ccClientID, "orders:read", "")
 		p := wantOK(t, g, tr.AccessToken)
 		t.Logf("fosite introspection answer without aud: %s", as.lastAnswer())
 		if len(p.Audience) != 0 {
 			t.Errorf("Audience %q", p.Audience)
 		}
+		strict := newGuard(t, as, func(c *tokenguard.Config) { c.Introspection.RequireAudience = true })
+		wantRejected(t, strict, tr.AccessToken, http.StatusUnauthorized, invalidToken, "token not meant for this resource")
 	})
 
 	t.Run("tampered", func(t *testing.T) {

@@ -215,18 +215,19 @@ func TestOIDCProvider(t *testing.T) {
 		}
 	})
 
-	t.Run("needs option: require aud in introspection answers", func(t *testing.T) {
+	t.Run("no aud: accepted by default, refused with RequireAudience", func(t *testing.T) {
 		// An opaque token asked for without any resource indicator was
-		// never meant for this resource, yet its answer has no aud, and an
-		// answer without aud passes the audience check today. Nothing in
-		// tokenguard can demand one (an IntrospectionConfig.RequireAudience
-		// would); on the server side, a defaultResource that always names a
-		// resource avoids such tokens.
+		// never meant for this resource, yet its answer has no aud, which
+		// RFC 7662 allows: accepted by default, refused with
+		// RequireAudience. (On the server side, a defaultResource that
+		// always names a resource avoids such tokens.)
 		tok := p.token(t, appID, appSecret, "", "orders:read")
 		pr := call(t, g, tok, http.StatusOK, "")
 		if pr != nil && len(pr.Audience) != 0 {
 			t.Errorf("Audience %q, want none", pr.Audience)
 		}
+		strict := newGuard(t, p, newCounter(), func(cfg *tokenguard.Config) { cfg.Introspection.RequireAudience = true })
+		call(t, strict, tok, http.StatusUnauthorized, wantChallenge("invalid_token", "token not meant for this resource"))
 	})
 
 	t.Run("unknown resource refused by the server", func(t *testing.T) {

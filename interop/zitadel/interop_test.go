@@ -89,26 +89,30 @@ func TestJWTAccepted(t *testing.T) {
 	rejectToken(t, strict, tr.AccessToken, "token type not accepted")
 }
 
-// TestJWTScopesNeedOption: the scopes of an op JWT are only in the
-// introspection answer. Introspecting JWTs (IssuerIntrospectOn) checks
-// revocation but keeps the JWT's own Principal, so the scopes stay empty.
-func TestJWTScopesNeedOption(t *testing.T) {
-	t.Run("needs option: Principal.Scopes of a JWT from its introspection answer", func(t *testing.T) {
-		z := newOP(t)
-		g := z.guard(t, func(c *tokenguard.Config) {
-			c.Issuers = []tokenguard.TrustedIssuer{{Issuer: z.issuer, Introspect: tokenguard.IssuerIntrospectOn}}
-		})
-		tok := z.clientCredentials(t, jwtID, jwtSecret, audScope(project), "orders:read").AccessToken
-		if p := accept(t, g, tok); len(p.Scopes) != 0 {
-			t.Fatalf("Scopes %q: the option exists now, turn this into an acceptance", p.Scopes)
-		}
-		if n := z.introspections.Load(); n != 1 {
-			t.Fatalf("%d introspections, want 1", n)
-		}
-		var rc reached
-		reject(t, g.RequireScopes("orders:read")(rc.handler()), g, tok,
-			http.StatusForbidden, tokenguard.CodeInsufficientScope, "token lacks a required scope", "orders:read")
+// TestJWTScopesFromIntrospection: the scopes of an op JWT are only in the
+// introspection answer. With IssuerIntrospectOn, a JWT without scope claims
+// gets the answer's scopes, so RequireScopes works on op's JWTs; without
+// it, they have none.
+func TestJWTScopesFromIntrospection(t *testing.T) {
+	z := newOP(t)
+	g := z.guard(t, func(c *tokenguard.Config) {
+		c.Issuers = []tokenguard.TrustedIssuer{{Issuer: z.issuer, Introspect: tokenguard.IssuerIntrospectOn}}
 	})
+	tok := z.clientCredentials(t, jwtID, jwtSecret, audScope(project), "orders:read").AccessToken
+	if p := accept(t, g, tok); !p.HasScope("orders:read") {
+		t.Fatalf("Scopes %q, want the answer's orders:read", p.Scopes)
+	}
+	if n := z.introspections.Load(); n != 1 {
+		t.Fatalf("%d introspections, want 1", n)
+	}
+	var rc reached
+	if w := call(g.RequireScopes("orders:read")(rc.handler()), tok); w.Code != http.StatusOK {
+		t.Fatalf("RequireScopes(orders:read): %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	// Without JWT introspection the JWT has no scopes: 403.
+	plain := z.guard(t, nil)
+	reject(t, plain.RequireScopes("orders:read")(rc.handler()), plain, tok,
+		http.StatusForbidden, tokenguard.CodeInsufficientScope, "token lacks a required scope", "orders:read")
 }
 
 // TestOpaqueAccepted: op's opaque access tokens are five-part compact JWEs
