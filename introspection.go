@@ -155,7 +155,10 @@ type introspector struct {
 	maxTTL      time.Duration
 	negativeTTL time.Duration
 	leeway      time.Duration // the issuer's, on exp and nbf as for its JWTs
-	now         func() time.Time
+	// requireAudience: an answer must have an audience (RequireAudience),
+	// checked here when the issuer's shape reads it from another claim.
+	requireAudience bool
+	now             func() time.Time
 }
 
 // introspectLimits bound the calls to one server: an exact issuer's, or
@@ -366,7 +369,9 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 	}
 	if !iss.skipAudience {
 		cfg.Audiences = iss.audiences
-		cfg.RequireAudience = ic.RequireAudience
+		// With an AudienceClaim, an answer without aud may have its
+		// audience elsewhere: required after the shape has read it.
+		cfg.RequireAudience = ic.RequireAudience && iss.shape.AudienceClaim == ""
 	}
 	if md := iss.meta; md != nil {
 		if cfg.Endpoint == "" {
@@ -409,6 +414,8 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 		negativeTTL: ic.NegativeTTL,
 		leeway:      iss.leeway,
 		now:         g.now,
+
+		requireAudience: ic.RequireAudience && !iss.skipAudience && iss.shape.AudienceClaim != "",
 	}
 	if in.maxTTL <= 0 {
 		in.maxTTL = 5 * time.Minute
@@ -545,6 +552,10 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	if e := in.owner.applyShape(p, res.Raw, false); e != nil {
 		c.Set(ctx, key, &cached{reason: e.Description}, in.negativeTTL)
 		return nil, e
+	}
+	if res.Audience == nil && in.requireAudience && len(p.Audience) == 0 {
+		c.Set(ctx, key, &cached{reason: "token not meant for this resource"}, in.negativeTTL)
+		return nil, errInvalidToken("token not meant for this resource", fmt.Errorf("introspection at %s: the answer has neither aud nor %s", in.issuer, in.owner.shape.AudienceClaim))
 	}
 	if res.Audience == nil && len(p.Audience) > 0 && !in.owner.acceptsAudience(p.Audience) {
 		// No aud, but the shape says where the audience is: checked there.

@@ -88,7 +88,8 @@ const (
 	// IssuerIntrospectOn introspects every JWT of the issuer after it
 	// validated locally, so a revocation there takes effect at once. The
 	// issuer must introspect. A JWT without scope claims (zitadel's op
-	// issues them) then gets the scopes of the introspection answer.
+	// issues them) then gets the scopes of the introspection answer, as
+	// whenever its JWTs are introspected (IntrospectJWTAlways too).
 	IssuerIntrospectOn
 	// IssuerIntrospectOff never introspects the issuer's JWTs.
 	IssuerIntrospectOff

@@ -113,6 +113,9 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 // allocation, each capped so an append cannot run into the other.
 func (p *Principal) clone() *Principal {
 	cp := *p
+	// Empty lists too: one with spare capacity would let two requests'
+	// appends write to one array.
+	cp.Audience, cp.Scopes, cp.Roles = slices.Clip(p.Audience), slices.Clip(p.Scopes), slices.Clip(p.Roles)
 	if n := len(p.Audience) + len(p.Scopes) + len(p.Roles); n > 0 {
 		lists := make([]string, 0, n)
 		lists = append(append(append(lists, p.Audience...), p.Scopes...), p.Roles...)

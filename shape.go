@@ -19,11 +19,18 @@ type TokenShape struct {
 	// c_hash, which are otherwise refused as ID tokens: Dex and Keycloak up
 	// to 24 build access tokens that way. The audience check must be on
 	// for the issuer (New refuses InsecureSkipAudienceCheck with it), so an
-	// ID token issued to another client still fails on its aud.
+	// ID token issued to another client still fails on its aud; a payload
+	// typ of "ID" (Keycloak's ID tokens) is still refused. An ID token
+	// issued to a client whose id is the configured audience does pass:
+	// give the API an audience of its own (Dex: cross-client
+	// "audience:server:client_id:<api>" scope; Keycloak: an audience
+	// mapper).
 	AllowIDTokenClaims bool
 	// AudienceClaim names the claim that holds the audience when a token
 	// carries no aud: Amazon Cognito's access tokens have the app client
-	// in "client_id" and no aud. A token with aud is checked on aud.
+	// in "client_id" and no aud. The claim is one identifier (a string,
+	// never split) or an array of them. A token with aud, even an empty
+	// one, is checked on aud.
 	AudienceClaim string
 	// TokenUse, when set, is the value a JWT's token_use claim must have:
 	// "access" for Amazon Cognito, whose ID tokens say "id". (Introspection
@@ -32,10 +39,11 @@ type TokenShape struct {
 	TokenUse string
 	// ScopeClaims are the claims Principal.Scopes is read from, in place of
 	// scope and scp (and of Config.ScopeClaim): "permissions" beside
-	// "scope" for Auth0, "scp" for Okta and Entra ID. Each is a claim name,
-	// or when no claim has that name, a path of names separated by dots
-	// ("realm_access.roles"). A claim may be a space-separated string or an
-	// array of strings.
+	// "scope" for Auth0, "scp" for Okta and Entra ID. Each is a claim name
+	// (tried first, so Auth0's URL-named claims work as they are), or when
+	// no claim has that name, a path of names separated by dots
+	// ("realm_access.roles"; write a dot inside a name as "\."). A claim
+	// may be a space-separated string or an array of strings.
 	ScopeClaims []string
 	// RoleClaims are the claims Principal.Roles is read from, as
 	// ScopeClaims: "roles" for Entra ID, "realm_access.roles" and
@@ -55,7 +63,7 @@ type TokenShape struct {
 
 // needsClaims reports whether the shape reads claims the scanner does not.
 func (s *TokenShape) needsClaims() bool {
-	return s.AudienceClaim != "" || s.TokenUse != "" || len(s.ScopeClaims) > 0 || len(s.RoleClaims) > 0 || s.ClientIDClaim != ""
+	return s.AllowIDTokenClaims || s.AudienceClaim != "" || s.TokenUse != "" || len(s.ScopeClaims) > 0 || len(s.RoleClaims) > 0 || s.ClientIDClaim != ""
 }
 
 // check refuses a shape that would relax a check New cannot see through.
@@ -91,7 +99,7 @@ func (m claimSet) at(path string) (json.RawMessage, bool) {
 		return v, true
 	}
 	cur := m
-	names := strings.Split(path, ".")
+	names := splitPath(path)
 	for i, name := range names {
 		v, ok := cur[name]
 		if !ok {
@@ -107,6 +115,26 @@ func (m claimSet) at(path string) (json.RawMessage, bool) {
 		cur = next
 	}
 	return nil, false
+}
+
+// splitPath splits a claim path on dots; "\\." is a dot inside a name
+// (a Keycloak client id such as "orders.api").
+func splitPath(path string) []string {
+	var names []string
+	var cur strings.Builder
+	for i := 0; i < len(path); i++ {
+		switch {
+		case path[i] == '\\' && i+1 < len(path) && path[i+1] == '.':
+			cur.WriteByte('.')
+			i++
+		case path[i] == '.':
+			names = append(names, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(path[i])
+		}
+	}
+	return append(names, cur.String())
 }
 
 // strings reads the values at each path: a space-separated string or an
@@ -129,6 +157,27 @@ func (m claimSet) strings(paths []string) []string {
 		}
 	}
 	return out
+}
+
+// values reads the value at path as identifiers: a string is one (never
+// split), an array of strings is several; anything else is none.
+func (m claimSet) values(path string) []string {
+	raw, ok := m.at(path)
+	if !ok {
+		return nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		if one == "" {
+			return nil
+		}
+		return []string{one}
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return slices.DeleteFunc(list, func(s string) bool { return s == "" })
+	}
+	return nil
 }
 
 // str reads a string claim; "" when absent or not a string.
@@ -154,8 +203,15 @@ func (iss *issuer) applyShape(p *Principal, claims []byte, jwt bool) *Error {
 				return errInvalidToken("token type not accepted", errors.New("token_use "+quote(got)+" is not "+quote(sh.TokenUse)))
 			}
 		}
-		if len(p.Audience) == 0 && sh.AudienceClaim != "" {
-			p.Audience = m.strings([]string{sh.AudienceClaim})
+		if jwt && sh.AllowIDTokenClaims && m.str("typ") == "ID" {
+			// Keycloak marks its ID tokens so in the payload: those are
+			// never access tokens, whatever else they carry.
+			return errInvalidToken("token type not accepted", errors.New(`an ID token (typ claim "ID")`))
+		}
+		if p.Audience == nil && sh.AudienceClaim != "" {
+			// Absent (or null), not empty: aud [] names no audience. An
+			// audience is one identifier, never a space-separated list.
+			p.Audience = m.values(sh.AudienceClaim)
 		}
 		if len(sh.ScopeClaims) > 0 {
 			p.Scopes = m.strings(sh.ScopeClaims)

@@ -259,3 +259,45 @@ func TestTokenShapeOnIntrospection(t *testing.T) {
 		t.Errorf("without the role: %d", w.Code)
 	}
 }
+
+// Review fixes: an audience claim is one identifier (never split); aud []
+// is an audience (empty), not an absent one; a dot inside a claim name is
+// written "\."; Keycloak's ID tokens (typ "ID") stay refused; and
+// RequireAudience holds with an AudienceClaim on introspection.
+func TestTokenShapeEdges(t *testing.T) {
+	as := newAS(t, oauthtest.Options{})
+	as.RegisterClient(rsID, rsSecret)
+	entry := tokenguard.TrustedIssuer{Issuer: as.Issuer, Audience: "ours", Shape: tokenguard.TokenShape{
+		AudienceClaim: "client_id", AllowIDTokenClaims: true, RoleClaims: []string{`resource_access.orders\.api.roles`},
+	}, Introspection: &tokenguard.IntrospectionConfig{ClientID: rsID, ClientSecret: rsSecret, RequireAudience: true}}
+	g := newGuard(t, as, tokenguard.Config{ResourceMetadataURL: as.ResourceMetadataURL(), Issuers: []tokenguard.TrustedIssuer{entry}})
+	var p *tokenguard.Principal
+	h := g.Handler(principalHandler(&p))
+	const notMeant = "token not meant for this resource"
+	for _, tc := range []struct {
+		name   string
+		token  string
+		status int
+		desc   string
+	}{
+		{"client_id with a space", as.Mint(oauthtest.Claims{"aud": nil, "client_id": "other-app ours"}), 401, notMeant},
+		{"aud empty array", as.Mint(oauthtest.Claims{"aud": []string{}, "client_id": "ours"}), 401, notMeant},
+		{"no aud, client_id ours", as.Mint(oauthtest.Claims{"aud": nil, "client_id": "ours"}), 200, ""},
+		{"Keycloak ID token", as.Mint(oauthtest.Claims{"aud": "ours", "typ": "ID", "nonce": "n"}), 401, "token type not accepted"},
+		{"opaque, no aud, client_id ours", as.MintOpaque(oauthtest.Claims{"aud": nil, "client_id": "ours"}), 200, ""},
+		{"opaque, neither aud nor client_id", as.MintOpaque(oauthtest.Claims{"aud": nil, "client_id": nil}), 401, notMeant},
+	} {
+		w := call(h, "Bearer "+tc.token)
+		want := ""
+		if tc.status == 401 {
+			want = wantChallenge(g, "invalid_token", tc.desc)
+		}
+		if w.Code != tc.status || w.Header().Get("WWW-Authenticate") != want {
+			t.Errorf("%s: %d %s", tc.name, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	tok := as.Mint(oauthtest.Claims{"aud": "ours", "resource_access": map[string]any{"orders.api": map[string]any{"roles": []string{"admin"}}}})
+	if w := call(h, "Bearer "+tok); w.Code != 200 || p == nil || !p.HasRole("admin") {
+		t.Errorf("role under a client id with a dot: %d %+v", w.Code, p)
+	}
+}

@@ -1,6 +1,7 @@
 package jwks
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
@@ -65,15 +67,17 @@ func Parse(doc []byte, maxKeys int) (keys []Key, skipped []Skipped, err error) {
 }
 
 func parse(doc []byte, maxKeys int) (*parsed, error) {
-	// One JSON object, nothing after it, and no two member names (at any
-	// depth) that are equal or fold together: encoding/json would match
-	// "USE" for use and keep the last of two, while jwx and every
-	// exact-name reader see the other.
-	if err := jwt.CheckObject(doc); err != nil {
-		return nil, fmt.Errorf("not a JWK Set: %w", err)
-	}
+	// One JSON object with nothing after it (Unmarshal refuses trailing
+	// data), whose member names are all distinct under case folding:
+	// encoding/json would match "KEYS" for keys and keep the last of two,
+	// while an exact-name reader sees the other. Each key is held to the
+	// same at every depth below (parseKey), so one bad key is skipped, not
+	// the whole set.
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &top); err != nil {
+		return nil, fmt.Errorf("not a JWK Set: %w", err)
+	}
+	if err := topLevelNames(doc); err != nil {
 		return nil, fmt.Errorf("not a JWK Set: %w", err)
 	}
 	rawKeys, ok := top["keys"]
@@ -111,11 +115,45 @@ func parse(doc []byte, maxKeys int) (*parsed, error) {
 	return p, nil
 }
 
+// topLevelNames refuses a document two of whose top-level member names
+// are equal under case folding (or equal).
+func topLevelNames(doc []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if _, err := dec.Token(); err != nil { // '{', checked by Unmarshal
+		return err
+	}
+	var names []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		for _, n := range names {
+			if strings.EqualFold(n, name) {
+				return fmt.Errorf("member names %q and %q are equal under case folding", n, name)
+			}
+		}
+		if len(names) < 64 {
+			names = append(names, name)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // parseKey returns the key or, when it must be skipped, a reason.
 func parseKey(raw json.RawMessage) (Key, string) {
 	// Read the members we police ourselves before jwx sees the key, so a key
 	// jwx cannot parse is still reported with its kid.
-	// By exact name, as jwx reads them (see parse).
+	// By exact name, as jwx reads them (see parse), in a key whose names
+	// at every depth are distinct under case folding.
+	if err := jwt.CheckObject(raw); err != nil {
+		return Key{}, "not a JSON object with distinct member names: " + err.Error()
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return Key{}, "not a JSON object"

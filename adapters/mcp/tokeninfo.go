@@ -37,7 +37,8 @@ const (
 //     claim Config.ScopeClaim names, the same scopes requirements read;
 //   - Expiration is p.Expiry (the exp claim; zero for an introspected
 //     token whose answer had none);
-//   - UserID is UserID(p.Issuer, p.Subject): the issuer and the sub
+//   - UserID is UserID(p.Issuer, p.Subject) (with a third element "client"
+//     when p.SubjectIsClient, so a client never shares a user's id): the issuer and the sub
 //     claim together, since subjects are unique only per issuer (two
 //     trusted issuers, or two tenants of one pattern, may each have an
 //     "alice"). The SDK binds each streamable HTTP session to the UserID
@@ -59,7 +60,7 @@ func TokenInfo(p *tokenguard.Principal) *auth.TokenInfo {
 	return &auth.TokenInfo{
 		Scopes:     slices.Clone(p.Scopes),
 		Expiration: p.Expiry,
-		UserID:     UserID(p.Issuer, p.Subject),
+		UserID:     principalUserID(p),
 		Extra: map[string]any{
 			ExtraPrincipal: p,
 			ExtraSubject:   p.Subject,
@@ -68,6 +69,17 @@ func TokenInfo(p *tokenguard.Principal) *auth.TokenInfo {
 			ExtraKind:      p.Kind.String(),
 		},
 	}
+}
+
+// principalUserID is UserID for p, in a namespace of its own when the
+// subject is a client's id (tokenguard.TokenShape.ClientAsSubject): a
+// client named like a user must not pass for that user's session.
+func principalUserID(p *tokenguard.Principal) string {
+	if p.SubjectIsClient && p.Subject != "" {
+		b, _ := json.Marshal([3]string{p.Issuer, p.Subject, "client"}) // cannot fail for strings
+		return string(b)
+	}
+	return UserID(p.Issuer, p.Subject)
 }
 
 // UserID returns the auth.TokenInfo.UserID that TokenInfo sets for a

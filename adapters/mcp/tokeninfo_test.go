@@ -187,3 +187,14 @@ func TestTokenInfoScopeClaim(t *testing.T) {
 		t.Errorf("Scopes %v, want [tools:call]", got)
 	}
 }
+
+// A client whose id is a user's subject (TokenShape.ClientAsSubject) does
+// not share that user's UserID, so it cannot pass for the user's session.
+func TestClientSubjectHasItsOwnUserID(t *testing.T) {
+	user := &tokenguard.Principal{Issuer: "https://as.example", Subject: "user-1"}
+	client := &tokenguard.Principal{Issuer: "https://as.example", Subject: "user-1", ClientID: "user-1", SubjectIsClient: true}
+	u, c := tgmcp.TokenInfo(user).UserID, tgmcp.TokenInfo(client).UserID
+	if u == c || u != tgmcp.UserID("https://as.example", "user-1") || c == "" {
+		t.Errorf("user %q, client %q: want different, non-empty ids", u, c)
+	}
+}
