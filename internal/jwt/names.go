@@ -18,10 +18,9 @@ var errFoldedDuplicate = errors.New("two member names equal under case folding")
 
 // nameSpan is a member name inside its quotes.
 type nameSpan struct {
-	start, end int
-	esc        bool   // has escapes
-	ascii      bool   // no byte >= 0x80
-	dec        []byte // the decoded name, when it has escapes
+	start, end int32
+	esc        bool // has escapes: decoded into memberNames.dec
+	ascii      bool // no byte >= 0x80 (after decoding)
 }
 
 // memberNames collects the member names of one object and reports the
@@ -34,17 +33,24 @@ type memberNames struct {
 	n     int
 	spans [inlineNames]nameSpan
 	keys  map[string]nameSpan
+	dec   map[int32][]byte // decoded names with escapes, by start; rare
 }
 
 const inlineNames = 16
 
 // add records the name b[start:end] (inside its quotes).
 func (m *memberNames) add(start, end int, esc bool) error {
-	cur := nameSpan{start: start, end: end, esc: esc, ascii: isASCII(m.b[start:end])}
+	cur := nameSpan{start: int32(start), end: int32(end), esc: esc}
 	if esc {
 		// Decoded once: names are compared many times.
-		cur.dec = decodeName(m.b[start:end])
-		cur.ascii = isASCII(cur.dec)
+		if m.dec == nil {
+			m.dec = make(map[int32][]byte)
+		}
+		d := decodeName(m.b[start:end])
+		m.dec[cur.start] = d
+		cur.ascii = isASCII(d)
+	} else {
+		cur.ascii = isASCII(m.b[start:end])
 	}
 	if m.keys == nil && m.n < inlineNames {
 		for i := 0; i < m.n; i++ {
@@ -107,7 +113,7 @@ func (m *memberNames) equalFold(a, b nameSpan) bool {
 // b when it has no escapes.
 func (m *memberNames) decoded(s nameSpan) []byte {
 	if s.esc {
-		return s.dec
+		return m.dec[s.start]
 	}
 	return m.b[s.start:s.end]
 }

@@ -20,8 +20,8 @@ func FuzzFoldKeyMatchesEqualFold(f *testing.F) {
 		}
 		var m memberNames
 		m.b = []byte(a + b)
-		x := nameSpan{start: 0, end: len(a), ascii: isASCII([]byte(a))}
-		y := nameSpan{start: len(a), end: len(a) + len(b), ascii: isASCII([]byte(b))}
+		x := nameSpan{start: 0, end: int32(len(a)), ascii: isASCII([]byte(a))}
+		y := nameSpan{start: int32(len(a)), end: int32(len(a) + len(b)), ascii: isASCII([]byte(b))}
 		if got := m.equalFold(x, y); got != bytes.EqualFold([]byte(a), []byte(b)) {
 			t.Fatalf("equalFold = %v for %q, %q", got, a, b)
 		}
