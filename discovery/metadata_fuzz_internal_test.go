@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"github.com/tokenguard/tokenguard/internal/jsontest"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,35 +16,11 @@ import (
 	"github.com/tokenguard/tokenguard/internal/fetch"
 )
 
-// docMember is one member of a JSON object as sent: exact name, raw value.
-type docMember struct {
-	name string
-	raw  json.RawMessage
-}
+// docMember is one member of a JSON object as sent.
+type docMember = jsontest.Member
 
-// exactMembers reads b as exactly one JSON object (nothing after it) and
-// returns its members in order, duplicates kept; ok is false otherwise.
-func exactMembers(b []byte) (ms []docMember, ok bool) {
-	if !json.Valid(b) {
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, false
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, false
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, false
-		}
-		ms = append(ms, docMember{tok.(string), raw})
-	}
-	return ms, true
-}
+// exactMembers reads b as exactly one JSON object (jsontest.Members).
+func exactMembers(b []byte) ([]docMember, bool) { return jsontest.Members(b) }
 
 // memberKind says how a known metadata member is read.
 type memberKind int
@@ -72,30 +50,30 @@ func readRefDoc(body []byte, known map[string]memberKind) (d refDoc, ok bool) {
 	d = refDoc{str: map[string]string{}, list: map[string][]string{}}
 	seen := map[string]bool{}
 	for _, m := range ms {
-		if seen[m.name] {
+		if seen[m.Name] {
 			return d, false
 		}
-		seen[m.name] = true
-		kind, isKnown := known[m.name]
+		seen[m.Name] = true
+		kind, isKnown := known[m.Name]
 		switch {
 		case !isKnown:
 			if d.extra == nil {
 				d.extra = map[string]json.RawMessage{}
 			}
-			d.extra[m.name] = m.raw
+			d.extra[m.Name] = m.Raw
 		case kind == listMember:
 			var v []string
-			if json.Unmarshal(m.raw, &v) != nil {
+			if json.Unmarshal(m.Raw, &v) != nil {
 				return d, false
 			}
-			d.list[m.name] = v
+			d.list[m.Name] = v
 		default:
 			var v *string
-			if json.Unmarshal(m.raw, &v) != nil {
+			if json.Unmarshal(m.Raw, &v) != nil {
 				return d, false
 			}
 			if v != nil {
-				d.str[m.name] = *v
+				d.str[m.Name] = *v
 			}
 		}
 	}

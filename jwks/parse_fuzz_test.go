@@ -12,46 +12,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tokenguard/tokenguard/internal/jsontest"
 	ijws "github.com/tokenguard/tokenguard/internal/jws"
 )
 
-// jsonMember is one member of a JSON object as sent: exact name, raw value,
-// duplicates kept.
-type jsonMember struct {
-	name string
-	raw  json.RawMessage
-}
+// jsonMember is one member of a JSON object as sent.
+type jsonMember = jsontest.Member
 
-// objectMembers reads b as one JSON object and returns its members in order,
-// or ok false when b is anything else.
-func objectMembers(b []byte) (members []jsonMember, ok bool) {
-	if !json.Valid(b) {
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, false
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, false
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, false
-		}
-		members = append(members, jsonMember{tok.(string), raw})
-	}
-	return members, true
-}
+// objectMembers reads b as one JSON object (jsontest.Members).
+func objectMembers(b []byte) ([]jsonMember, bool) { return jsontest.Members(b) }
 
 // named returns the raw values of the members called exactly name.
 func named(ms []jsonMember, name string) []json.RawMessage {
 	var out []json.RawMessage
 	for _, m := range ms {
-		if m.name == name {
-			out = append(out, m.raw)
+		if m.Name == name {
+			out = append(out, m.Raw)
 		}
 	}
 	return out
@@ -73,7 +49,7 @@ func jsonString(raw json.RawMessage) (string, bool) {
 func topFolded(top []jsonMember) bool {
 	for i, a := range top {
 		for _, b := range top[:i] {
-			if strings.EqualFold(a.name, b.name) {
+			if strings.EqualFold(a.Name, b.Name) {
 				return true
 			}
 		}
@@ -81,49 +57,8 @@ func topFolded(top []jsonMember) bool {
 	return false
 }
 
-// foldedDuplicate reports whether any object in the JSON text b, at any
-// depth, has two member names equal under case folding (or equal): Parse
-// must refuse such a document, since encoding/json and exact-name readers
-// (jwx) would read it differently. Found with json.Decoder.Token, which
-// decodes names as encoding/json does.
-func foldedDuplicate(b []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var stack [][]string // names per open object; nil for an open array
-	inObject := func() bool { return len(stack) > 0 && stack[len(stack)-1] != nil }
-	expectName := true
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{':
-				stack = append(stack, []string{})
-				expectName = true
-				continue
-			case '[':
-				stack = append(stack, nil)
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-			}
-		case string:
-			if inObject() && expectName {
-				names := stack[len(stack)-1]
-				for _, n := range names {
-					if bytes.EqualFold([]byte(n), []byte(v)) {
-						return true
-					}
-				}
-				stack[len(stack)-1] = append(names, v)
-				expectName = false
-				continue
-			}
-		}
-		expectName = inObject()
-	}
-}
+// foldedDuplicate: Parse must refuse (or skip) what jsontest says folds.
+func foldedDuplicate(b []byte) bool { return jsontest.FoldedDuplicate(b) }
 
 // FuzzParseKeySet: Parse never panics and returns keys or an error, never
 // both. A set it accepts is one JSON object (nothing after it) with one
@@ -183,8 +118,8 @@ func FuzzParseKeySet(f *testing.F) {
 		}
 		for i, a := range top {
 			for _, b := range top[:i] {
-				if strings.EqualFold(a.name, b.name) {
-					fail("accepted a document whose top-level names %q and %q fold together", b.name, a.name)
+				if strings.EqualFold(a.Name, b.Name) {
+					fail("accepted a document whose top-level names %q and %q fold together", b.Name, a.Name)
 				}
 			}
 		}
@@ -223,14 +158,14 @@ func FuzzParseKeySet(f *testing.F) {
 				}
 			}
 			for _, m := range []struct {
-				name, got string
+				Name, got string
 			}{{"kid", k.ID}, {"alg", k.Algorithm}} {
 				want := ""
-				if raws := named(jwk, m.name); len(raws) > 0 {
+				if raws := named(jwk, m.Name); len(raws) > 0 {
 					want, _ = jsonString(raws[len(raws)-1])
 				}
 				if m.got != want {
-					fail("entry %d: %s %q, the JWK's is %q", next, m.name, m.got, want)
+					fail("entry %d: %s %q, the JWK's is %q", next, m.Name, m.got, want)
 				}
 			}
 			next++

@@ -1,6 +1,8 @@
 package jwt
 
 import (
+	"github.com/tokenguard/tokenguard/internal/jsontest"
+
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -245,7 +247,7 @@ func (s *strictness) add(b []byte, read, readStrings []string) {
 	if jsonDepth(b) > maxDepth {
 		s.tooDeep = true
 	}
-	if hasFoldedDuplicate(b) {
+	if jsontest.FoldedDuplicate(b) {
 		s.duplicate = true
 	}
 	members, err := topLevelMembers(b)
@@ -263,51 +265,6 @@ func (s *strictness) add(b []byte, read, readStrings []string) {
 		if contains(readStrings, m.name) && (!utf8.Valid(m.value) || hasLoneSurrogate(m.value)) {
 			s.badUnicode = true
 		}
-	}
-}
-
-// hasFoldedDuplicate reports whether any object in the JSON text b (at any
-// depth) has two member names equal under bytes.EqualFold, as
-// json.Decoder.Token decodes them: the reference for the scanner's name
-// check.
-func hasFoldedDuplicate(b []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var stack [][]string // names per open object; nil for an open array
-	inObject := func() bool { return len(stack) > 0 && stack[len(stack)-1] != nil }
-	expectName := true
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return false // invalid or done: the grammar decides elsewhere
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{':
-				stack = append(stack, []string{})
-				expectName = true
-				continue
-			case '[':
-				stack = append(stack, nil)
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-			}
-		case string:
-			if inObject() && expectName {
-				names := stack[len(stack)-1]
-				for _, n := range names {
-					if bytes.EqualFold([]byte(n), []byte(v)) {
-						return true
-					}
-				}
-				stack[len(stack)-1] = append(names, v)
-				expectName = false
-				continue
-			}
-		}
-		// A value ended (or an array element): the next token of an
-		// object is a name.
-		expectName = inObject()
 	}
 }
 
