@@ -6,7 +6,7 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
-	github.com/tokenguard/tokenguard v0.0.0
+	github.com/tokenguard/tokenguard v0.1.0
 )
 
 require (
@@ -54,8 +54,8 @@ require (
 	github.com/lestrrat-go/jwx/v3 v3.4.0 // indirect
 	github.com/lestrrat-go/option/v2 v2.0.0 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
-	github.com/tokenguard/tokenguard/adapters/echo v0.0.0
-	github.com/tokenguard/tokenguard/adapters/gin v0.0.0
+	github.com/tokenguard/tokenguard/adapters/echo v0.1.0
+	github.com/tokenguard/tokenguard/adapters/gin v0.1.0
 	github.com/valyala/fastjson v1.6.10 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect

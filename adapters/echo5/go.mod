@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/labstack/echo/v5 v5.4.4
-	github.com/tokenguard/tokenguard v0.0.0
+	github.com/tokenguard/tokenguard v0.1.0
 )
 
 require (

@@ -4,8 +4,8 @@ go 1.25.0
 
 require (
 	github.com/modelcontextprotocol/go-sdk v1.8.0
-	github.com/tokenguard/tokenguard v0.0.0
-	github.com/tokenguard/tokenguard/adapters/mcp v0.0.0
+	github.com/tokenguard/tokenguard v0.1.0
+	github.com/tokenguard/tokenguard/adapters/mcp v0.1.0
 	golang.org/x/oauth2 v0.35.0
 )
 
