@@ -76,6 +76,13 @@ func parseResult(body []byte) (*Result, error) {
 	if err := jwt.CheckObject(body); err != nil {
 		return nil, err
 	}
+	// Raw is what Principal.Claims decodes: an answer encoding/json cannot
+	// decode (a number beyond float64, say 1e700) is malformed, not a
+	// Principal whose claims fail later.
+	var whole any
+	if err := json.Unmarshal(body, &whole); err != nil {
+		return nil, fmt.Errorf("not decodable: %w", err)
+	}
 	raw, ok := m["active"]
 	if !ok {
 		return nil, errors.New("active member missing")

@@ -138,6 +138,7 @@ func TestResponses(t *testing.T) {
 		{name: "member names equal under case folding", body: `{"active":true,"workspace":"a","work\u017fpace":"b"}`, want: "bad"},
 		{name: "folded duplicate nested", body: `{"active":true,"ext":{"role":"user","ROLE":"admin"}}`, want: "bad"},
 		{name: "same name in sibling objects", body: `{"active":true,"a":{"x":1},"b":{"x":2}}`, want: "active"},
+		{name: "a number encoding/json cannot decode", body: `{"active":true,"x":1e700}`, want: "bad"},
 		{name: "active missing", body: `{"scope":"read"}`, want: "bad"},
 		{name: "active is a string", body: `{"active":"true"}`, want: "bad"},
 		{name: "active wrong case", body: `{"ACTIVE":true}`, want: "bad"},
