@@ -119,7 +119,7 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 
 		// Judge the request independently where that needs no form body.
-		mt, _, _ := mime.ParseMediaType(ctype)
+		mt, _, mtErr := mime.ParseMediaType(ctype)
 		formRead := r.Method != http.MethodGet && mt == form
 		var headerToken string
 		headerFound := false
@@ -143,7 +143,9 @@ func FuzzAuthenticate(f *testing.F) {
 		case formRead && !headerFound:
 			// The form may hold a token too; judged only in the simplest case.
 			if body, err := url.ParseQuery(body); err == nil && query == "" && r.Method == http.MethodPost && len(body) < 1<<10 &&
-				mt == form && len(body["access_token"]) == 1 && valid[body["access_token"][0]] {
+				mt == form && mtErr == nil && len(body["access_token"]) == 1 && valid[body["access_token"][0]] {
+				// (A Content-Type with an invalid parameter is a malformed
+				// request: 400, which this model does not judge.)
 				want = "ok"
 			}
 		default:
