@@ -428,11 +428,24 @@ func parseAlgs(list []string) (map[string]bool, error) {
 	algs := make(map[string]bool, len(list))
 	for _, a := range list {
 		if !ijws.Supported(a) {
-			return nil, fmt.Errorf("tokenguard: algorithm %q is not allowed: only asymmetric signature algorithms (%v)", a, ijws.Algorithms)
+			return nil, algorithmError(a)
 		}
 		algs[a] = true
 	}
 	return algs, nil
+}
+
+// algorithmError says why a is refused, and what was probably meant.
+func algorithmError(a string) error {
+	for _, known := range ijws.Algorithms {
+		if strings.EqualFold(a, known) {
+			return fmt.Errorf("tokenguard: unknown algorithm %q: did you mean %q? (names are case-sensitive, RFC 7518)", a, known)
+		}
+	}
+	if up := strings.ToUpper(a); strings.HasPrefix(up, "HS") || up == "NONE" {
+		return fmt.Errorf("tokenguard: algorithm %q is not allowed: only asymmetric signature algorithms (%v); HMAC and none never are", a, ijws.Algorithms)
+	}
+	return fmt.Errorf("tokenguard: unknown algorithm %q: the supported ones are %v", a, ijws.Algorithms)
 }
 
 // PatternIssuers returns how many pattern-matched issuers are kept now.

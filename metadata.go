@@ -52,7 +52,9 @@ func (g *Guard) buildMetadata() error {
 // well-known location for the resource, with the resource's path inserted
 // after it (resource https://api.example.com/v2/mcp →
 // /.well-known/oauth-protected-resource/v2/mcp). It is "" when the Guard
-// has no resource identifier.
+// has no resource identifier (only Config.Issuers, no Resource): there is
+// then no document to serve, and mux.Handle("", ...) would panic, so check
+// it before you mount MetadataHandler.
 func (g *Guard) MetadataPath() string {
 	if g.resourceMetadataURL == "" {
 		return ""

@@ -84,7 +84,7 @@ func CheckURL(raw string, allowInsecure bool) (*url.URL, error) {
 	case "https":
 	case "http":
 		if !allowInsecure {
-			return nil, fmt.Errorf("URL %q: %w: https required (set the insecure opt-in only for development)", raw, ErrInsecureURL)
+			return nil, fmt.Errorf("URL %q: %w: https required (set InsecureAllowHTTP only for development against a loopback server)", raw, ErrInsecureURL)
 		}
 	default:
 		return nil, fmt.Errorf("URL %q: %w: scheme %q", raw, ErrInsecureURL, u.Scheme)
