@@ -26,6 +26,67 @@ var (
 	ErrUnavailable = errors.New("tokenguard: authorization server unavailable")
 )
 
+// Reason is a stable, machine-readable code for why a request was refused,
+// finer than the RFC 6750 error code: an ErrorHandler or a log pipeline can
+// tell "expired" from "wrong audience" without matching text. A Reason is
+// also an error value for errors.Is: errors.Is(err, ReasonTokenExpired).
+// The codes never change meaning; new ones may be added.
+type Reason string
+
+// Error makes a Reason usable with errors.Is.
+func (r Reason) Error() string { return "tokenguard: " + string(r) }
+
+// The reasons. Every *Error the Guard makes carries one.
+const (
+	ReasonTokenMissing        Reason = "token_missing"         // no bearer token (401, no error code)
+	ReasonRequestInvalid      Reason = "request_invalid"       // malformed request (400)
+	ReasonTokenMalformed      Reason = "token_malformed"       // not parseable, too large, bad syntax
+	ReasonTokenUnrecognised   Reason = "token_unrecognised"    // an opaque token no issuer takes
+	ReasonTokenExpired        Reason = "token_expired"         // exp passed (beyond the leeway)
+	ReasonTokenNotYetValid    Reason = "token_not_yet_valid"   // nbf or iat in the future
+	ReasonTokenNoExpiry       Reason = "token_no_expiry"       // a JWT without exp
+	ReasonAudienceMismatch    Reason = "audience_mismatch"     // aud lacks every accepted audience
+	ReasonSignatureInvalid    Reason = "signature_invalid"     // the signature does not verify
+	ReasonAlgorithmRefused    Reason = "algorithm_not_allowed" // alg none, HMAC, outside the allow-list
+	ReasonCriticalHeader      Reason = "critical_header"       // a crit header
+	ReasonIssuerUntrusted     Reason = "issuer_untrusted"      // iss not a trusted issuer
+	ReasonKeyUnknown          Reason = "key_unknown"           // no key of the issuer fits kid and alg
+	ReasonTokenInactive       Reason = "token_inactive"        // introspection says not active (or refused)
+	ReasonTokenTypeRefused    Reason = "token_type_not_accepted"
+	ReasonNotAccessToken      Reason = "not_an_access_token"          // a refresh or ID token by token_use/token_type
+	ReasonProofRequired       Reason = "proof_of_possession_required" // a cnf-bound token
+	ReasonPolicyRejected      Reason = "policy_rejected"              // Config.ValidateClaims refused it
+	ReasonScopeInsufficient   Reason = "scope_insufficient"           // 403 insufficient_scope
+	ReasonRequirementNotMet   Reason = "requirement_not_met"          // 403 from a claim, role or custom requirement
+	ReasonUpstreamUnavailable Reason = "upstream_unavailable"         // 503: keys or answers could not be had
+	ReasonInternal            Reason = "internal_error"               // 500: a bug
+)
+
+// reasons maps the fixed client descriptions to their reason.
+var reasons = map[string]Reason{
+	"malformed token":                    ReasonTokenMalformed,
+	"token too large":                    ReasonTokenMalformed,
+	"token is not a JWT":                 ReasonTokenUnrecognised,
+	"token not recognised":               ReasonTokenUnrecognised,
+	"token expired":                      ReasonTokenExpired,
+	"token not yet valid":                ReasonTokenNotYetValid,
+	"token issued in the future":         ReasonTokenNotYetValid,
+	"token has no expiry":                ReasonTokenNoExpiry,
+	"token not meant for this resource":  ReasonAudienceMismatch,
+	"invalid signature":                  ReasonSignatureInvalid,
+	"signature algorithm not allowed":    ReasonAlgorithmRefused,
+	"unsupported critical header":        ReasonCriticalHeader,
+	"untrusted issuer":                   ReasonIssuerUntrusted,
+	"unknown signing key":                ReasonKeyUnknown,
+	"token is not active":                ReasonTokenInactive,
+	"empty token":                        ReasonTokenInactive,
+	"token type not accepted":            ReasonTokenTypeRefused,
+	"refresh token not accepted":         ReasonNotAccessToken,
+	"not an access token":                ReasonNotAccessToken,
+	"token requires proof of possession": ReasonProofRequired,
+	"token rejected by policy":           ReasonPolicyRejected,
+}
+
 // RFC 6750 §3.1 error codes.
 const (
 	CodeInvalidRequest    = "invalid_request"
@@ -48,6 +109,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is the cause, for logs. It is never sent to the client.
 	Err error
+	// Reason is the machine-readable code of the refusal; errors.Is(e,
+	// ReasonTokenExpired) and the like match on it. An *Error a
+	// ValidateClaims hook returns keeps the Reason it was given.
+	Reason Reason
 
 	// introspectable marks a JWT an issuer could still vouch for by
 	// introspection: unparseable (introspectAt nil: it names no issuer), or
@@ -78,8 +143,11 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is matches the sentinel for e's kind.
+// Is matches the sentinel for e's kind, and e's Reason.
 func (e *Error) Is(target error) bool {
+	if r, ok := target.(Reason); ok {
+		return e.Reason == r
+	}
 	switch target {
 	case ErrNoToken:
 		return e.Status == http.StatusUnauthorized && e.Code == ""
@@ -96,19 +164,23 @@ func (e *Error) Is(target error) bool {
 }
 
 func errNoToken() *Error {
-	return &Error{Status: http.StatusUnauthorized, Description: "bearer token required"}
+	return &Error{Status: http.StatusUnauthorized, Description: "bearer token required", Reason: ReasonTokenMissing}
 }
 
 func errInvalidRequest(desc string, cause error) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Description: desc, Err: cause}
+	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Description: desc, Err: cause, Reason: ReasonRequestInvalid}
 }
 
 func errInvalidToken(desc string, cause error) *Error {
-	return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Description: desc, Err: cause}
+	r, ok := reasons[desc]
+	if !ok {
+		r = ReasonTokenInactive // a verdict of the authorization server's, in its own words
+	}
+	return &Error{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Description: desc, Err: cause, Reason: r}
 }
 
 func errUnavailable(retry time.Duration, cause error) *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Description: "authorization server unavailable, retry later", RetryAfter: retry, Err: cause}
+	return &Error{Status: http.StatusServiceUnavailable, Description: "authorization server unavailable, retry later", RetryAfter: retry, Err: cause, Reason: ReasonUpstreamUnavailable}
 }
 
 func errInsufficientScope(scopes []string) *Error {
@@ -117,6 +189,7 @@ func errInsufficientScope(scopes []string) *Error {
 		Code:        CodeInsufficientScope,
 		Description: "token lacks a required scope",
 		Scopes:      scopes,
+		Reason:      ReasonScopeInsufficient,
 		Err:         fmt.Errorf("required scopes %q", scopes),
 	}
 }
@@ -128,7 +201,7 @@ func asError(err error) *Error {
 	if errors.As(err, &e) && e != nil && validErrorStatus(e.Status) {
 		return e
 	}
-	return &Error{Status: http.StatusInternalServerError, Description: "internal error", Err: err}
+	return &Error{Status: http.StatusInternalServerError, Description: "internal error", Err: err, Reason: ReasonInternal}
 }
 
 // validErrorStatus reports whether status can answer a failed request.

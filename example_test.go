@@ -2,6 +2,7 @@ package tokenguard_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -181,4 +182,35 @@ func ExampleTrustedIssuer_introspection() {
 	// bob vouched for by the partner
 	// refused: token is not active
 	// calls: 1 2
+}
+
+// A refusal's Reason tells an expired token from one for another API,
+// without reading its text.
+func ExampleReason() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuer: as.Issuer, Resource: as.Resource(), InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+	for _, tok := range []string{
+		as.Mint(oauthtest.Claims{"exp": 1}),
+		as.Mint(oauthtest.Claims{"aud": "api://payments"}),
+	} {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		_, err := g.Authenticate(r)
+		switch {
+		case errors.Is(err, tokenguard.ReasonTokenExpired):
+			fmt.Println("expired: ask the client to refresh")
+		case errors.Is(err, tokenguard.ReasonAudienceMismatch):
+			fmt.Println("meant for another API:", string(err.(*tokenguard.Error).Reason))
+		}
+	}
+	// Output:
+	// expired: ask the client to refresh
+	// meant for another API: audience_mismatch
 }

@@ -104,6 +104,7 @@ func errForbidden(cause error) *Error {
 		Code:        CodeInsufficientScope,
 		Description: "token does not meet this route's requirements",
 		Err:         cause,
+		Reason:      ReasonRequirementNotMet,
 	}
 }
 
