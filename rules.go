@@ -1,12 +1,10 @@
 package tokenguard
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 )
 
 // Requirement is one condition a route puts on an authenticated token:
@@ -136,23 +134,15 @@ func (g *Guard) scopesFrom(claims []byte, def []string) []string {
 	if g.cfg.ScopeClaim == "" {
 		return def
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(claims, &m) != nil {
+	m, err := decodeClaims(claims)
+	if err != nil {
 		return nil
 	}
-	raw, ok := m[g.cfg.ScopeClaim]
+	raw, ok := m[g.cfg.ScopeClaim] // the name exactly: no dotted paths here
 	if !ok {
 		return nil
 	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return mergeScopes(strings.FieldsFunc(one, func(r rune) bool { return r == ' ' }), nil)
-	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
-		return mergeScopes(slices.DeleteFunc(list, func(s string) bool { return s == "" }), nil)
-	}
-	return nil
+	return claimStrings(raw)
 }
 
 // Require returns middleware that lets a request through only when its

@@ -142,21 +142,26 @@ func splitPath(path string) []string {
 func (m claimSet) strings(paths []string) []string {
 	var out []string
 	for _, p := range paths {
-		raw, ok := m.at(p)
-		if !ok {
-			continue
-		}
-		var one string
-		if json.Unmarshal(raw, &one) == nil {
-			out = mergeScopes(out, strings.FieldsFunc(one, func(r rune) bool { return r == ' ' }))
-			continue
-		}
-		var list []string
-		if json.Unmarshal(raw, &list) == nil {
-			out = mergeScopes(out, slices.DeleteFunc(list, func(s string) bool { return s == "" }))
+		if raw, ok := m.at(p); ok {
+			out = mergeScopes(out, claimStrings(raw))
 		}
 	}
 	return out
+}
+
+// claimStrings reads a claim of scope-like values: a space-separated
+// string or an array of strings, without empty ones or duplicates;
+// anything else gives none.
+func claimStrings(raw json.RawMessage) []string {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return mergeScopes(strings.FieldsFunc(one, func(r rune) bool { return r == ' ' }), nil)
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return mergeScopes(slices.DeleteFunc(list, func(s string) bool { return s == "" }), nil)
+	}
+	return nil
 }
 
 // values reads the value at path as identifiers: a string is one (never
