@@ -505,3 +505,26 @@ func TestOutageWarningsPerCause(t *testing.T) {
 		t.Errorf("both causes should be logged:\n%s", out)
 	}
 }
+
+// A cause the guard builds itself from an answer's values (here the
+// audience a TokenShape reads from client_id) is scrubbed when the server
+// filled that value with the token.
+func TestAttackTokenEchoedInAShapeClaimStaysOutOfTheLog(t *testing.T) {
+	ts := newRecordingAS(t, false)
+	ts.setAnswer(func(_, token string) map[string]any {
+		return map[string]any{"active": true, "client_id": token}
+	})
+	var logs logBuffer
+	g := newGuardAt(t, tokenguard.Config{Logger: logs.logger(), Issuers: []tokenguard.TrustedIssuer{{
+		Issuer: ts.issuer(""), Audience: "api://x", Shape: tokenguard.TokenShape{AudienceClaim: "client_id"},
+		Introspection: &tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s"},
+	}}})
+	const secret = "secret-opaque-token-0123456789abcdefghij"
+	w := call(g.Handler(http.NotFoundHandler()), "Bearer "+secret)
+	if got, want := w.Header().Get("WWW-Authenticate"), wantChallenge(g, "invalid_token", "token not meant for this resource"); w.Code != 401 || got != want {
+		t.Fatalf("%d %s", w.Code, got)
+	}
+	if out := logs.String(); out == "" || strings.Contains(out, secret[:16]) || strings.Contains(out, secret[12:28]) {
+		t.Errorf("the log holds the token (or part of it):\n%s", out)
+	}
+}
