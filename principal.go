@@ -97,6 +97,12 @@ type principalKey struct{}
 
 // WithPrincipal returns a copy of ctx carrying p. Handler does this for
 // every authenticated request; tests and adapters may call it directly.
+// Requirements (Require, RequireScopes, Check) honour only a Principal
+// that the same Guard authenticated: for any other (one built by hand, or
+// another Guard's) they authenticate the request's token instead. For
+// handler tests, oauthtest.Server.Principal returns a genuine Principal
+// with chosen claims, and oauthtest.Server.WithPrincipal a request
+// carrying one.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }

@@ -31,9 +31,24 @@
 // The names on the right are the endpoint names used by [Server.Requests] and
 // [Server.SetFault].
 //
-// Everything is built from the standard library, so a token minted here is an
-// independent check of any JOSE library that verifies it. A Server holds no
-// global state and is safe for concurrent use. Like httptest, it panics on
+// For tests of handlers that a [tokenguard.Guard] protects, [Server.GuardConfig]
+// returns a Config that trusts the server (with the plain-HTTP opt-in, or
+// the client that trusts its certificate after StartTLS),
+// [Server.BearerClient] an *http.Client that sends a token with every
+// request, and [Server.Principal] and [Server.WithPrincipal] a genuine
+// Principal with chosen claims, authenticated by the guard, which its
+// requirements (Require, RequireScopes, Check) honour:
+//
+//	g, err := tokenguard.New(ctx, as.GuardConfig())
+//	...
+//	r := as.WithPrincipal(httptest.NewRequest("GET", "/orders", nil), g, oauthtest.Claims{"scope": "read"})
+//	g.RequireScopes("read")(handler).ServeHTTP(w, r)
+//
+// Only these helpers use the tokenguard package. The server itself
+// (minting, signing, serving) is built from the standard library alone, so
+// a token minted here is an independent check of any JOSE library that
+// verifies it, tokenguard's included. A Server holds no global state and is
+// safe for concurrent use. Like httptest, it panics on
 // set-up errors and on misuse (an unknown key id or endpoint name), which in a
 // test is a bug to be fixed rather than a condition to handle.
 //

@@ -1,16 +1,20 @@
 package oauthtest_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/tokenguard/tokenguard"
 	"github.com/tokenguard/tokenguard/oauthtest"
 )
 
@@ -215,4 +219,118 @@ func ExampleServer_MintOpaque() {
 	// 200 active=true sub="alice" scope="orders:read"
 	// 200 active=false sub="" scope=""
 	// 2 client_secret_basic resource-server
+}
+
+// A guard for tests: GuardConfig trusts the server, and the test adds what
+// it needs before New.
+func ExampleServer_GuardConfig() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+
+	cfg := as.GuardConfig() // Issuer, Resource, ResourceMetadataURL, and InsecureAllowHTTP for plain HTTP
+	cfg.RequireATJWTType = true
+	g, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer g.Close()
+	fmt.Println(g.Issuers()[0] == as.Issuer, g.Resource() == as.Resource())
+
+	// Challenges point the client at the RFC 9728 document the server serves.
+	w := httptest.NewRecorder()
+	g.Handler(http.NotFoundHandler()).ServeHTTP(w, httptest.NewRequest("GET", "/orders", nil))
+	fmt.Println(w.Code, strings.Contains(w.Header().Get("WWW-Authenticate"), `resource_metadata="`+as.ResourceMetadataURL()+`"`))
+	// Output:
+	// true true
+	// 401 true
+}
+
+// A handler test: the handler sits behind RequireScopes, and the request
+// carries a Principal with chosen claims instead of a token.
+func ExampleServer_WithPrincipal() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	g, err := tokenguard.New(context.Background(), as.GuardConfig())
+	if err != nil {
+		panic(err)
+	}
+	defer g.Close()
+
+	orders := g.RequireScopes("read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := tokenguard.PrincipalFrom(r.Context())
+		fmt.Fprintf(w, "orders of %s", p.Subject)
+	}))
+	for _, claims := range []oauthtest.Claims{
+		{"sub": "alice", "scope": "read"},
+		{"sub": "bob", "scope": "write"},
+	} {
+		r := as.WithPrincipal(httptest.NewRequest("GET", "/orders", nil), g, claims)
+		w := httptest.NewRecorder()
+		orders.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	// Output:
+	// 200 orders of alice
+	// 403 {"error":"insufficient_scope","error_description":"token lacks a required scope","scope":"read"}
+}
+
+// Principal is what the guard makes of a token with the given claims: its
+// requirements judge it and its Claims decode the token's claims.
+func ExampleServer_Principal() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	g, err := tokenguard.New(context.Background(), as.GuardConfig())
+	if err != nil {
+		panic(err)
+	}
+	defer g.Close()
+
+	p := as.Principal(g, oauthtest.Claims{"sub": "alice", "scope": "read", "tenant": "acme"})
+	var claims struct {
+		Tenant string `json:"tenant"`
+	}
+	if err := p.Claims(&claims); err != nil {
+		panic(err)
+	}
+	fmt.Println(p.Subject, p.Scopes, claims.Tenant, p.Issuer == as.Issuer)
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r = r.WithContext(tokenguard.WithPrincipal(r.Context(), p)) // what WithPrincipal does
+	_, err = g.Check(r, tokenguard.AllScopes("read"), tokenguard.ClaimIs("tenant", "acme"))
+	fmt.Println(err)
+	_, err = g.Check(r, tokenguard.ClaimIs("tenant", "globex"))
+	fmt.Println(err)
+	// Output:
+	// alice [read] acme true
+	// <nil>
+	// tokenguard: insufficient_scope: token does not meet this route's requirements: claim tenant does not hold "globex"
+}
+
+// BearerClient calls a protected server as a client holding a token would.
+func ExampleServer_BearerClient() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	g, err := tokenguard.New(context.Background(), as.GuardConfig())
+	if err != nil {
+		panic(err)
+	}
+	defer g.Close()
+	api := httptest.NewServer(g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := tokenguard.PrincipalFrom(r.Context())
+		fmt.Fprintf(w, "hello %s", p.Subject)
+	})))
+	defer api.Close()
+
+	for _, c := range []*http.Client{as.BearerClient(as.Mint(oauthtest.Claims{"sub": "alice"})), as.Client()} {
+		resp, err := c.Get(api.URL + "/hello")
+		if err != nil {
+			panic(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	// Output:
+	// 200 hello alice
+	// 401 {"error_description":"bearer token required"}
 }
