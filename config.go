@@ -11,7 +11,7 @@ import (
 // default, and opt-outs say Insecure in their name.
 //
 // Discovery starts from the first of these that is set:
-//   - Issuer and JWKSURL: no discovery at all.
+//   - Issuer and JWKSURL (or JWKS, the keys themselves): no discovery at all.
 //   - Issuer: RFC 8414 (falling back to OpenID discovery) for that issuer.
 //   - ResourceMetadataURL, or Resource: RFC 9728 protected-resource
 //     metadata, then RFC 8414 for each authorization server it lists.
@@ -29,6 +29,12 @@ type Config struct {
 	Issuer string
 	// JWKSURL, with Issuer, skips discovery altogether.
 	JWKSURL string
+	// JWKS, with Issuer, is the issuer's JWK Set document itself (RFC 7517
+	// §5, e.g. from os.ReadFile), for air-gapped deployments and tests:
+	// nothing is discovered or fetched, the keys never go stale, and a
+	// token signed with a key it lacks is refused. Rotating means a new
+	// Guard. It cannot be combined with JWKSURL.
+	JWKS []byte
 
 	// Issuers trusts further authorization servers, each with its own
 	// audience and algorithms, beside those discovery finds; with none of
@@ -110,6 +116,17 @@ type Config struct {
 	// decoding of the claims per token verified.
 	ScopeClaim string
 
+	// ErrorHandler, when set, writes the body of every refusal instead of
+	// the default JSON object ({"error", "error_description", "scope"}),
+	// for a problem+json document or an envelope of your own. When it runs,
+	// WWW-Authenticate (exactly as RFC 6750 and RFC 9728 want it),
+	// Retry-After (503) and Cache-Control: no-store are already set; it sets
+	// Content-Type, calls w.WriteHeader (e.Status, unless you mean to change
+	// what the client is told) and writes the body. e.Reason says why, for
+	// the client's eyes if you wish; e.Err is the operator's cause and must
+	// not be sent (it may name keys and issuers). Nil means the default.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, e *Error)
+
 	// Realm is the realm in challenges. It defaults to the resource identifier.
 	Realm string
 	// AllowFormToken accepts the access_token form parameter (RFC 6750 §2.2).
@@ -117,6 +134,13 @@ type Config struct {
 	// AllowQueryToken accepts the access_token query parameter (RFC 6750
 	// §2.3). Tokens in URLs end up in logs; avoid it where you can.
 	AllowQueryToken bool
+	// TokenSources are further places a token may come from, such as a
+	// cookie (CookieToken) or a WebSocket subprotocol
+	// (WebSocketProtocolToken), beside the Authorization header and the
+	// parameters allowed above. A request with tokens in two places is 400
+	// invalid_request. They are not listed in bearer_methods_supported,
+	// which knows only header, body and query. Nil means none.
+	TokenSources []TokenSource
 	// MaxTokenBytes caps a token's length. Zero means 16 KiB.
 	MaxTokenBytes int
 
@@ -126,6 +150,15 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxDocumentBytes caps each fetched document. Zero means 1 MiB.
 	MaxDocumentBytes int64
+	// RetryStartup makes New return a Guard even when discovery or a key
+	// set cannot be fetched yet (an identity provider blip must not make a
+	// deploy crash-loop): it answers every request with 503 and
+	// Retry-After, and MetadataHandler too, while it retries the whole
+	// start-up in the background (1s, doubling to 1 minute, with jitter),
+	// and serves normally from the first success on. Guard.Ready says
+	// which it is doing. Configuration errors still fail New. By default
+	// New fails when the servers cannot be reached.
+	RetryStartup bool
 	// InsecureAllowHTTP accepts http:// URLs for discovery and keys. Only
 	// for tests and development against a loopback server.
 	InsecureAllowHTTP bool

@@ -183,15 +183,33 @@ func errUnavailable(retry time.Duration, cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Description: "authorization server unavailable, retry later", RetryAfter: retry, Err: cause, Reason: ReasonUpstreamUnavailable}
 }
 
-func errInsufficientScope(scopes []string) *Error {
+func errInsufficientScope(need, had []string) *Error {
 	return &Error{
 		Status:      http.StatusForbidden,
 		Code:        CodeInsufficientScope,
 		Description: "token lacks a required scope",
-		Scopes:      scopes,
+		Scopes:      need,
 		Reason:      ReasonScopeInsufficient,
-		Err:         fmt.Errorf("required scopes %q", scopes),
+		Err:         scopeShortfall{need: need, had: had},
 	}
+}
+
+// maxLoggedScopes bounds the scopes of a token named in a log record.
+const maxLoggedScopes = 32
+
+// scopeShortfall is the cause of a 403 insufficient_scope: the scopes the
+// route needs and those the token had, so that an operator can see a
+// ScopeClaim that reads the wrong claim. It is formatted only when logged.
+type scopeShortfall struct{ need, had []string }
+
+func (s scopeShortfall) Error() string {
+	had := s.had
+	more := ""
+	if len(had) > maxLoggedScopes {
+		more = fmt.Sprintf(" and %d more", len(had)-maxLoggedScopes)
+		had = had[:maxLoggedScopes]
+	}
+	return fmt.Sprintf("required scopes %q, token has %q%s", s.need, had, more)
 }
 
 // asError turns any error into an *Error; an error that is not one already
@@ -265,31 +283,63 @@ func writeQuoted(b *strings.Builder, s string, escape bool) {
 	}
 }
 
+// Challenge returns the WWW-Authenticate value the Guard sends with err
+// (RFC 6750 §3, with resource_metadata of RFC 9728 §5.1), or "" for an
+// answer that carries none (503, 500). Adapters that answer in another
+// protocol (gRPC metadata, a WebSocket close) use it to say exactly what
+// WriteError would.
+func (g *Guard) Challenge(err error) string {
+	if in := g.started(); in != nil {
+		return in.Challenge(err)
+	}
+	e := asError(err)
+	switch e.Status {
+	case http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden:
+		return challenge(g.realm, e, g.resourceMetadataURL)
+	}
+	return ""
+}
+
+// retryAfterSeconds is the Retry-After of a 503: whole seconds, at least 1.
+func retryAfterSeconds(d time.Duration) int {
+	secs := int((d + time.Second - 1) / time.Second)
+	return max(secs, 1)
+}
+
 // WriteError answers the request with the status, WWW-Authenticate challenge
-// and JSON body that err calls for. Adapters that call Authenticate
-// themselves use it to answer exactly as Handler does.
+// and body that err calls for. Adapters that call Authenticate themselves
+// use it to answer exactly as Handler does. The headers (WWW-Authenticate,
+// Retry-After, Cache-Control: no-store) are set first; the body is then
+// Config.ErrorHandler's, or by default a JSON object with error,
+// error_description and scope.
 func (g *Guard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if in := g.started(); in != nil {
+		in.WriteError(w, r, err)
+		return
+	}
 	e := asError(err)
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	if c := g.Challenge(e); c != "" {
+		h.Set("WWW-Authenticate", c)
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	}
+	g.log(r, e)
+	if g.cfg.ErrorHandler != nil {
+		g.cfg.ErrorHandler(w, r, e)
+		return
+	}
 	body := struct {
 		Error       string `json:"error,omitempty"`
 		Description string `json:"error_description,omitempty"`
 		Scope       string `json:"scope,omitempty"`
 	}{Error: e.Code, Description: e.Description, Scope: strings.Join(e.Scopes, " ")}
-	switch e.Status {
-	case http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden:
-		h.Set("WWW-Authenticate", challenge(g.realm, e, g.resourceMetadataURL))
-	case http.StatusServiceUnavailable:
-		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
-		if secs < 1 {
-			secs = 1
-		}
-		h.Set("Retry-After", strconv.Itoa(secs))
+	if e.Status == http.StatusServiceUnavailable {
 		body.Error = "temporarily_unavailable"
 	}
-	g.log(r, e)
+	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(body)
 }

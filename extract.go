@@ -33,7 +33,24 @@ func (g *Guard) extract(r *http.Request) (string, *Error) {
 		return "", errInvalidRequest("more than one Authorization header", nil)
 	}
 
-	// The body is read only when the header carried no token, so handlers
+	for _, src := range g.cfg.TokenSources {
+		if src == nil {
+			continue
+		}
+		switch vals := src(r); len(vals) {
+		case 0:
+		case 1:
+			if vals[0] == "" {
+				return "", errInvalidRequest("empty token", errors.New("a TokenSource found an empty token"))
+			}
+			token = vals[0]
+			found++
+		default:
+			return "", errInvalidRequest("token sent more than once", errors.New("a TokenSource found more than one token"))
+		}
+	}
+
+	// The body is read only when no other place carried a token, so handlers
 	// of header-authenticated requests keep their raw body, and only up to
 	// maxFormBytes, so an unauthenticated request cannot make us buffer
 	// megabytes.
@@ -77,6 +94,52 @@ func (g *Guard) extract(r *http.Request) (string, *Error) {
 	// The b64token syntax is checked by judgeToken (checkSyntax), after the
 	// verified-token cache: a token found there passed it when cached.
 	return token, nil
+}
+
+// A TokenSource finds a token in a place of the request RFC 6750 does not
+// name, for Config.TokenSources: it returns every value it found there
+// (none, one, or several, which is a malformed request). Whatever it
+// returns is checked exactly as a token from the Authorization header is:
+// b64token syntax, Config.MaxTokenBytes, and a request that carries a
+// token in two places at once gets 400 invalid_request. It must not
+// consume the request body.
+type TokenSource func(r *http.Request) []string
+
+// CookieToken finds the token in the cookie called name (empty cookies
+// are ignored, as a cleared cookie is). Browsers send cookies with every
+// request to the site, cross-site ones included, so a cookie-borne token
+// is open to cross-site request forgery: set SameSite=Strict or Lax on the
+// cookie, or check an anti-CSRF token on state-changing routes.
+func CookieToken(name string) TokenSource {
+	return func(r *http.Request) []string {
+		var out []string
+		for _, c := range r.CookiesNamed(name) {
+			if c.Value != "" {
+				out = append(out, c.Value)
+			}
+		}
+		return out
+	}
+}
+
+// WebSocketProtocolToken finds the token in a WebSocket subprotocol of
+// the form prefix+token in Sec-WebSocket-Protocol, for browser clients,
+// which cannot set an Authorization header on a WebSocket handshake (for
+// instance prefix "base64url.bearer.authorization.k8s.io.", as Kubernetes
+// does, or "access_token."). The server must not select that subprotocol
+// in its answer: that would echo the token.
+func WebSocketProtocolToken(prefix string) TokenSource {
+	return func(r *http.Request) []string {
+		var out []string
+		for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+			for p := range strings.SplitSeq(v, ",") {
+				if t, ok := strings.CutPrefix(strings.TrimSpace(p), prefix); ok && prefix != "" {
+					out = append(out, t)
+				}
+			}
+		}
+		return out
+	}
 }
 
 // checkSyntax answers 400 for a token that is not a b64token.

@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/discovery"
+	"github.com/tokenguard/tokenguard/internal/fetch"
 	"github.com/tokenguard/tokenguard/jwks"
 )
 
@@ -41,10 +43,16 @@ type Guard struct {
 	introspection       *introspection // nil when no issuer introspects
 	warnings            logLimiter
 	router              opaqueRouter
-	metadataDoc         []byte                     // this resource's RFC 9728 document, for MetadataHandler
-	tokens              *cache.LRU[*verifiedToken] // nil when off
-	dynamic             *dynamicIssuers            // nil without issuer patterns
+	metadataDoc         atomic.Pointer[renderedDoc] // this resource's RFC 9728 document, for MetadataHandler
+	hasMetadata         bool                        // there is a document to serve
+	scopes              scopeRegistry               // scopes the routes require, for scopes_supported
+	tokens              *cache.LRU[*verifiedToken]  // nil when off
+	dynamic             *dynamicIssuers             // nil without issuer patterns
 	dc                  *discovery.Client
+	// startup is set on a Guard New returned before its servers could be
+	// reached (Config.RetryStartup): until it holds a ready Guard, requests
+	// get 503; then every method is that Guard's.
+	startup *startup
 
 	// ctx ends at Close; shared work (introspection flights) runs on it.
 	ctx    context.Context
@@ -55,6 +63,15 @@ type Guard struct {
 // their background refresh. ctx bounds the start-up fetches only; Close
 // stops the background work.
 func New(ctx context.Context, cfg Config) (*Guard, error) {
+	g, err := newGuard(ctx, cfg)
+	if err != nil && cfg.RetryStartup && isFetchFailure(err) {
+		return startInBackground(cfg, err)
+	}
+	return g, err
+}
+
+// newGuard builds a Guard whose issuers are all discovered and fetched.
+func newGuard(ctx context.Context, cfg Config) (*Guard, error) {
 	g := &Guard{cfg: cfg, now: cfg.Now, issuers: make(map[string]*issuer)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.tokens = newTokenCache(cfg.TokenCacheSize, g.now)
@@ -95,8 +112,8 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if g.realm == "" {
 		g.realm = g.resource
 	}
-	if cfg.JWKSURL != "" && len(primary) != 1 {
-		return nil, errors.New("tokenguard: JWKSURL needs exactly one issuer; set Config.Issuer")
+	if (cfg.JWKSURL != "" || cfg.JWKS != nil) && len(primary) != 1 {
+		return nil, errors.New("tokenguard: JWKSURL (or JWKS) needs exactly one issuer; set Config.Issuer")
 	}
 	// Every policy is settled before anything is fetched: a configuration
 	// that could send a credential or a token to the wrong issuer fails
@@ -150,8 +167,8 @@ func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]s
 		}
 		return []string{cfg.Issuer}, nil
 	}
-	if cfg.JWKSURL != "" {
-		return nil, errors.New("tokenguard: JWKSURL needs Config.Issuer too: a key set alone does not say whose tokens to trust")
+	if cfg.JWKSURL != "" || cfg.JWKS != nil {
+		return nil, errors.New("tokenguard: JWKSURL (or JWKS) needs Config.Issuer too: a key set alone does not say whose tokens to trust")
 	}
 	if g.resourceMetadataURL == "" {
 		if cfg.Resource == "" {
@@ -163,9 +180,12 @@ func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]s
 		}
 		g.resourceMetadataURL = u
 	}
+	if err := dc.CheckResource(g.resourceMetadataURL, cfg.Resource); err != nil {
+		return nil, fmt.Errorf("tokenguard: %w", err)
+	}
 	md, err := dc.FetchResource(ctx, g.resourceMetadataURL, cfg.Resource)
 	if err != nil {
-		return nil, fmt.Errorf("tokenguard: %w", err)
+		return nil, fetchFailure{fmt.Errorf("tokenguard: %w", err)}
 	}
 	if len(md.AuthorizationServers) > maxAuthorizationServers {
 		// Each one costs discovery fetches and a refresh loop at start-up.
@@ -220,10 +240,13 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 		shape:          spec.shape,
 	}
 	jwksURL := spec.jwksURL
-	if jwksURL == "" {
+	if jwksURL == "" && spec.jwksDoc == nil {
+		if err := dc.CheckServer(id); err != nil {
+			return nil, configError{fmt.Errorf("tokenguard: %w", err)}
+		}
 		md, err := dc.FetchServer(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("tokenguard: %w", err)
+			return nil, fetchFailure{fmt.Errorf("tokenguard: %w", err)}
 		}
 		iss.meta = md
 		jwksURL = md.JWKSURI
@@ -231,7 +254,20 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 			return nil, configError{fmt.Errorf("tokenguard: authorization server %s publishes no jwks_uri and does not introspect", id)}
 		}
 	}
-	if jwksURL != "" {
+	if spec.jwksDoc != nil {
+		set, err := jwks.NewStatic(spec.jwksDoc, jwks.Options{
+			MaxBytes: g.cfg.MaxDocumentBytes,
+			Now:      g.cfg.Now,
+			OnError:  g.keySetLogger(id),
+		})
+		if err != nil {
+			return nil, configError{fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)}
+		}
+		iss.keys = set
+	} else if jwksURL != "" {
+		if _, err := fetch.CheckURL(jwksURL, g.cfg.InsecureAllowHTTP); err != nil {
+			return nil, configError{fmt.Errorf("tokenguard: keys of issuer %s: jwks: %w", id, err)}
+		}
 		set, err := jwks.New(ctx, jwksURL, jwks.Options{
 			HTTPClient:         g.cfg.HTTPClient,
 			FetchTimeout:       g.cfg.FetchTimeout,
@@ -243,14 +279,10 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 			InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
 			Now:                g.cfg.Now,
 			OnRefresh:          func(keys []jwks.Key) { g.forgetRemovedKeys(iss, keys) },
-			OnError: func(err error) {
-				if g.cfg.Logger != nil {
-					g.cfg.Logger.Warn("tokenguard: key set", "issuer", id, "error", err)
-				}
-			},
+			OnError:            g.keySetLogger(id),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)
+			return nil, fetchFailure{fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)}
 		}
 		iss.keys = set
 	}
@@ -265,6 +297,15 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 		iss.intro = in
 	}
 	return iss, nil
+}
+
+// keySetLogger reports the failures of issuer id's key set.
+func (g *Guard) keySetLogger(id string) func(error) {
+	return func(err error) {
+		if g.cfg.Logger != nil {
+			g.cfg.Logger.Warn("tokenguard: key set", "issuer", id, "error", err)
+		}
+	}
 }
 
 // buildRouter settles where opaque tokens go (checkRouting has refused
@@ -296,6 +337,9 @@ func (g *Guard) buildRouter(plan *issuerPlan) {
 // Close stops every background refresh and waits for it to end, and
 // cancels introspection calls in flight.
 func (g *Guard) Close() error {
+	if g.startup != nil {
+		g.startup.close()
+	}
 	g.cancel()
 	for _, iss := range g.issuers {
 		if iss.keys != nil {
@@ -309,14 +353,27 @@ func (g *Guard) Close() error {
 }
 
 // Resource returns the resource identifier tokens are checked against.
-func (g *Guard) Resource() string { return g.resource }
+func (g *Guard) Resource() string {
+	if in := g.started(); in != nil {
+		return in.Resource()
+	}
+	return g.resource
+}
 
 // ResourceMetadataURL returns the RFC 9728 metadata URL named in
 // challenges, or "" when none is known.
-func (g *Guard) ResourceMetadataURL() string { return g.resourceMetadataURL }
+func (g *Guard) ResourceMetadataURL() string {
+	if in := g.started(); in != nil {
+		return in.ResourceMetadataURL()
+	}
+	return g.resourceMetadataURL
+}
 
 // Issuers returns the trusted issuers, sorted.
 func (g *Guard) Issuers() []string {
+	if in := g.started(); in != nil {
+		return in.Issuers()
+	}
 	out := make([]string, 0, len(g.issuers))
 	for id := range g.issuers {
 		out = append(out, id)
@@ -329,6 +386,13 @@ func (g *Guard) Issuers() []string {
 // Principal. It writes nothing; on failure the error is an *Error for
 // WriteError. Frameworks that do not take net/http middleware use this.
 func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
+	if g.startup != nil {
+		in := g.startup.guard()
+		if in == nil {
+			return nil, g.startup.unavailable(g.now())
+		}
+		return in.Authenticate(r)
+	}
 	token, e := g.extract(r)
 	if e != nil {
 		return nil, e

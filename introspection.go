@@ -621,6 +621,9 @@ type IntrospectionStats struct {
 // IntrospectionStats returns the counters of the opaque-token path, over
 // every issuer; zero when no issuer introspects.
 func (g *Guard) IntrospectionStats() IntrospectionStats {
+	if in := g.started(); in != nil {
+		return in.IntrospectionStats()
+	}
 	in := g.introspection
 	if in == nil {
 		return IntrospectionStats{}

@@ -37,6 +37,9 @@ type TrustedIssuer struct {
 	Issuer string
 	// JWKSURL skips discovery for an exact Issuer.
 	JWKSURL string
+	// JWKS is the exact Issuer's JWK Set document itself: no discovery
+	// and no fetch (see Config.JWKS). It cannot be combined with JWKSURL.
+	JWKS []byte
 	// Audience is the aud this issuer's tokens must carry: a JWT's aud and
 	// an introspection answer's aud (when the answer has one) must contain
 	// Audience or one of Audiences. With neither, it defaults to
@@ -100,6 +103,7 @@ const (
 type issuerSpec struct {
 	id             string // the issuer, or the pattern
 	jwksURL        string
+	jwksDoc        []byte   // static keys: nothing fetched
 	audiences      []string // empty only with skipAudience
 	skipAudience   bool
 	algs           map[string]bool
@@ -154,8 +158,8 @@ func compilePattern(ti TrustedIssuer, spec issuerSpec, allowInsecure bool) (issu
 	if strings.Contains(suffix, "*") {
 		return issuerPattern{}, fmt.Errorf("issuer pattern %q has more than one *", ti.Issuer)
 	}
-	if ti.JWKSURL != "" {
-		return issuerPattern{}, fmt.Errorf("issuer pattern %q cannot have a JWKSURL: each issuer it matches has its own", ti.Issuer)
+	if ti.JWKSURL != "" || ti.JWKS != nil {
+		return issuerPattern{}, fmt.Errorf("issuer pattern %q cannot have a JWKSURL or JWKS: each issuer it matches has its own", ti.Issuer)
 	}
 	u, err := fetch.CheckURL(prefix+"x"+suffix, allowInsecure)
 	if err != nil {
@@ -450,6 +454,9 @@ func algorithmError(a string) error {
 
 // PatternIssuers returns how many pattern-matched issuers are kept now.
 func (g *Guard) PatternIssuers() int {
+	if in := g.started(); in != nil {
+		return in.PatternIssuers()
+	}
 	if g.dynamic == nil {
 		return 0
 	}

@@ -1,6 +1,7 @@
 package tokenguard
 
 import (
+	"errors"
 	"net/http"
 )
 
@@ -17,6 +18,27 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// Optional is Handler for routes that serve anonymous callers too: a
+// request with no token at all goes on to next without a Principal
+// (PrincipalFrom reports false), while a request with a token is judged
+// exactly as by Handler, so a bad, expired or forged token is still
+// refused and never passes as anonymous. A token in a scheme other than
+// Bearer counts as none, as with Handler. Requirements (Require,
+// RequireScopes) after it still refuse the anonymous request with 401.
+func (g *Guard) Optional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := g.Authenticate(r)
+		switch {
+		case err == nil:
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		case errors.Is(err, ErrNoToken):
+			next.ServeHTTP(w, r)
+		default:
+			g.WriteError(w, r, err)
+		}
 	})
 }
 

@@ -47,8 +47,9 @@ func (g *Guard) planIssuers(primary []string) (*issuerPlan, error) {
 		if err != nil {
 			return nil, err
 		}
-		if spec.jwksURL == "" && len(primary) == 1 && ti.Issuer == primary[0] {
-			spec.jwksURL = cfg.JWKSURL // Config.Issuer with Config.JWKSURL
+		if spec.jwksURL == "" && spec.jwksDoc == nil && len(primary) == 1 && ti.Issuer == primary[0] {
+			// Config.Issuer with Config.JWKSURL or JWKS
+			spec.jwksURL, spec.jwksDoc = cfg.JWKSURL, cfg.JWKS
 		}
 		if !strings.Contains(ti.Issuer, "*") {
 			plan.exact = append(plan.exact, spec)
@@ -64,7 +65,7 @@ func (g *Guard) planIssuers(primary []string) (*issuerPlan, error) {
 		if _, ok := configured[id]; ok {
 			continue // the entry's policy is this issuer's
 		}
-		spec, err := g.resolveIssuer(TrustedIssuer{Issuer: id, JWKSURL: cfg.JWKSURL}, id == owner)
+		spec, err := g.resolveIssuer(TrustedIssuer{Issuer: id, JWKSURL: cfg.JWKSURL, JWKS: cfg.JWKS}, id == owner)
 		if err != nil {
 			return nil, err
 		}
@@ -190,7 +191,10 @@ func dedupe(list []string) []string {
 // resolveIssuer applies the guard-wide defaults to one entry.
 func (g *Guard) resolveIssuer(ti TrustedIssuer, ownsGuardIntrospection bool) (issuerSpec, error) {
 	cfg := g.cfg
-	spec := issuerSpec{id: ti.Issuer, jwksURL: ti.JWKSURL, algs: g.algs, leeway: g.leeway, jwtPolicy: ti.Introspect}
+	spec := issuerSpec{id: ti.Issuer, jwksURL: ti.JWKSURL, jwksDoc: ti.JWKS, algs: g.algs, leeway: g.leeway, jwtPolicy: ti.Introspect}
+	if ti.JWKSURL != "" && ti.JWKS != nil {
+		return spec, fmt.Errorf("tokenguard: issuer %s has both JWKSURL and JWKS: choose one", ti.Issuer)
+	}
 	if len(ti.Algorithms) > 0 {
 		algs, err := parseAlgs(ti.Algorithms)
 		if err != nil {

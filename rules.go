@@ -1,10 +1,15 @@
 package tokenguard
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"net/http"
 	"slices"
+	"sync/atomic"
 )
 
 // Requirement is one condition a route puts on an authenticated token:
@@ -14,6 +19,18 @@ import (
 // middleware (a group's and a route's) all apply.
 type Requirement struct {
 	check func(g *Guard, p *Principal) *Error
+	// scope is set on scope requirements: the scopes they name, for the
+	// scope= of a 401 challenge on their route and for scopes_supported.
+	scope *scopeNames
+}
+
+// scopeNames are the scopes of one scope requirement.
+type scopeNames struct {
+	names []string
+	// seenBy is the last Guard that recorded them, so that a requirement
+	// checked on every request is recorded once per Guard, for one
+	// atomic load per request.
+	seenBy atomic.Pointer[Guard]
 }
 
 // AllScopes requires every one of scopes. A token without them gets 403
@@ -22,28 +39,26 @@ type Requirement struct {
 func AllScopes(scopes ...string) Requirement {
 	need := slices.Clone(scopes)
 	return Requirement{check: func(g *Guard, p *Principal) *Error {
-		granted := p.Scopes
 		for _, s := range need {
-			if !slices.Contains(granted, s) {
-				return errInsufficientScope(need)
+			if !slices.Contains(p.Scopes, s) {
+				return errInsufficientScope(need, p.Scopes)
 			}
 		}
 		return nil
-	}}
+	}, scope: &scopeNames{names: need}}
 }
 
 // AnyScope requires at least one of scopes. The 403 names all of them.
 func AnyScope(scopes ...string) Requirement {
 	need := slices.Clone(scopes)
 	return Requirement{check: func(g *Guard, p *Principal) *Error {
-		granted := p.Scopes
 		for _, s := range need {
-			if slices.Contains(granted, s) {
+			if slices.Contains(p.Scopes, s) {
 				return nil
 			}
 		}
-		return errInsufficientScope(need)
-	}}
+		return errInsufficientScope(need, p.Scopes)
+	}, scope: &scopeNames{names: need}}
 }
 
 // AnyRole requires at least one of roles in Principal.Roles (read from the
@@ -83,6 +98,171 @@ func ClaimIs(name, value string) Requirement {
 		}
 		return errForbidden(fmt.Errorf("claim %s does not hold %q", name, value))
 	}}
+}
+
+// ClaimEquals requires claim name to equal value, a JSON scalar: a
+// string, a bool, a number (any Go integer or float type; compared by
+// value, so 1, 1.0 and 1e0 are equal, and integers beyond 2^53 exactly),
+// or nil for JSON null; or an array claim to hold an element equal to it.
+// A token without it gets 403. It panics when value is not a scalar: that
+// is a mistake in the route's set-up, not a token to refuse.
+func ClaimEquals(name string, value any) Requirement {
+	want, ok := scalar(value)
+	if !ok {
+		panic(fmt.Sprintf("tokenguard: ClaimEquals(%q, %T): the value must be a string, bool, number or nil", name, value))
+	}
+	return Requirement{check: func(_ *Guard, p *Principal) *Error {
+		raw, err := claimRaw(p, name)
+		if err == nil && claimEquals(raw, want) {
+			return nil
+		}
+		return errForbidden(fmt.Errorf("claim %s does not equal %v", name, value))
+	}}
+}
+
+// jsonScalar is a JSON scalar in a form that compares exactly: numbers
+// as rationals.
+type jsonScalar struct {
+	kind byte // 's' string, 'b' bool, 'n' number, '0' null
+	str  string
+	b    bool
+	num  *big.Rat
+}
+
+// scalar converts a Go value given to ClaimEquals.
+func scalar(v any) (jsonScalar, bool) {
+	switch v := v.(type) {
+	case nil:
+		return jsonScalar{kind: '0'}, true
+	case string:
+		return jsonScalar{kind: 's', str: v}, true
+	case bool:
+		return jsonScalar{kind: 'b', b: v}, true
+	case int:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+	case int8:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+	case int16:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+	case int32:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+	case int64:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(v)}, true
+	case uint:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+	case uint8:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+	case uint16:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+	case uint32:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+	case uint64:
+		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(v)}, true
+	case float32:
+		return floatScalar(float64(v))
+	case float64:
+		return floatScalar(v)
+	case json.Number:
+		r, ok := new(big.Rat).SetString(string(v))
+		return jsonScalar{kind: 'n', num: r}, ok
+	}
+	return jsonScalar{}, false
+}
+
+func floatScalar(f float64) (jsonScalar, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return jsonScalar{}, false // no JSON number is one
+	}
+	return jsonScalar{kind: 'n', num: new(big.Rat).SetFloat64(f)}, true
+}
+
+// claimEquals reports whether the claim's JSON is want, or an array
+// holding it.
+func claimEquals(raw json.RawMessage, want jsonScalar) bool {
+	if got, ok := decodeScalar(raw); ok {
+		return got.equal(want)
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return false
+	}
+	for _, e := range list {
+		if got, ok := decodeScalar(e); ok && got.equal(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeScalar reads one JSON scalar; objects and arrays are not.
+func decodeScalar(raw json.RawMessage) (jsonScalar, bool) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return jsonScalar{}, false
+	}
+	switch v.(type) {
+	case nil, string, bool, json.Number:
+		return scalar(v)
+	}
+	return jsonScalar{}, false
+}
+
+func (a jsonScalar) equal(b jsonScalar) bool {
+	if a.kind != b.kind {
+		return false
+	}
+	switch a.kind {
+	case 's':
+		return a.str == b.str
+	case 'b':
+		return a.b == b.b
+	case 'n':
+		return a.num.Cmp(b.num) == 0
+	}
+	return true // both null
+}
+
+// claimRaw returns the JSON of the token's claim name; an error when the
+// token has none.
+func claimRaw(p *Principal, name string) (json.RawMessage, error) {
+	var claims map[string]json.RawMessage
+	if err := p.Claims(&claims); err != nil {
+		return nil, err
+	}
+	raw, ok := claims[name]
+	if !ok {
+		return nil, fmt.Errorf("no claim %s", name)
+	}
+	return raw, nil
+}
+
+// withRouteScopes adds the scopes reqs name to a 401 from authenticating
+// on their route (RFC 6750 §3 allows scope= in any challenge), so that a
+// client, such as an MCP client, asks for them when it gets a token.
+func withRouteScopes(err error, reqs []Requirement) error {
+	e, ok := err.(*Error)
+	if !ok || e.Status != http.StatusUnauthorized || len(e.Scopes) > 0 {
+		return err
+	}
+	var scopes []string
+	for _, req := range reqs {
+		if req.scope == nil {
+			continue
+		}
+		for _, s := range req.scope.names {
+			if !slices.Contains(scopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	if len(scopes) == 0 {
+		return err
+	}
+	cp := *e
+	cp.Scopes = scopes
+	return &cp
 }
 
 // Satisfies requires ok(p) to be true; desc names the rule in the
@@ -151,6 +331,7 @@ func (g *Guard) scopesFrom(claims []byte, def []string) []string {
 // request itself when no Handler of this Guard did before it.
 func (g *Guard) Require(reqs ...Requirement) func(http.Handler) http.Handler {
 	reqs = slices.Clone(reqs)
+	g.noteScopes(reqs)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := g.Check(r, reqs...)
@@ -172,13 +353,21 @@ func (g *Guard) Require(reqs ...Requirement) func(http.Handler) http.Handler {
 // nothing; on failure the error is an *Error for WriteError. Adapters use
 // it for per-route requirements.
 func (g *Guard) Check(r *http.Request, reqs ...Requirement) (*Principal, error) {
+	if g.startup != nil {
+		in := g.startup.guard()
+		if in == nil {
+			return nil, g.startup.unavailable(g.now())
+		}
+		return in.Check(r, reqs...)
+	}
 	p, ok := PrincipalFrom(r.Context())
 	if !ok || p.guard != g {
 		var err error
 		if p, err = g.Authenticate(r); err != nil {
-			return nil, err
+			return nil, withRouteScopes(err, reqs)
 		}
 	}
+	g.noteScopes(reqs)
 	for _, req := range reqs {
 		if req.check == nil {
 			return nil, errForbidden(errors.New("zero Requirement: build requirements with AllScopes, AnyScope, ClaimIs or Satisfies"))

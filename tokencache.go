@@ -121,6 +121,9 @@ type TokenCacheStats struct {
 // TokenCacheStats returns the counters of the verified-token cache; zero
 // when it is off (TokenCacheSize < 0).
 func (g *Guard) TokenCacheStats() TokenCacheStats {
+	if in := g.started(); in != nil {
+		return in.TokenCacheStats()
+	}
 	if g.tokens == nil {
 		return TokenCacheStats{}
 	}

@@ -60,27 +60,9 @@ func (c *Client) FetchResource(ctx context.Context, metadataURL, resource string
 		c = &Client{}
 	}
 	const doc = "resource metadata"
-	switch {
-	case metadataURL == "" && resource == "":
-		return nil, errors.New("discovery: fetch resource metadata: neither a metadata URL nor a resource identifier given")
-	case metadataURL == "":
-		u, err := ResourceMetadataURL(resource)
-		if err != nil {
-			return nil, err
-		}
-		metadataURL = u
-	case resource == "":
-		r, err := ResourceFromMetadataURL(metadataURL)
-		if err != nil {
-			return nil, fmt.Errorf("%w (pass the resource identifier)", err)
-		}
-		resource = r
-	}
-	if _, err := fetch.CheckURL(metadataURL, c.InsecureAllowHTTP); err != nil {
-		return nil, fmt.Errorf("discovery: resource metadata URL: %w", err)
-	}
-	if _, err := fetch.CheckURL(resource, c.InsecureAllowHTTP); err != nil {
-		return nil, fmt.Errorf("discovery: resource identifier: %w", err)
+	metadataURL, resource, err := c.resourceURLs(metadataURL, resource)
+	if err != nil {
+		return nil, err
 	}
 
 	body, err := c.get(ctx, metadataURL)
@@ -141,4 +123,43 @@ func (c *Client) FetchResource(ctx context.Context, metadataURL, resource string
 func isGone(err error) bool {
 	var se *fetch.StatusError
 	return errors.As(err, &se) && (se.StatusCode == http.StatusNotFound || se.StatusCode == http.StatusGone)
+}
+
+// CheckResource runs the checks FetchResource makes before it fetches
+// anything (URL syntax, https, the well-known path), so that a caller can
+// tell a configuration that cannot work from a server that is down.
+func (c *Client) CheckResource(metadataURL, resource string) error {
+	if c == nil {
+		c = &Client{}
+	}
+	_, _, err := c.resourceURLs(metadataURL, resource)
+	return err
+}
+
+// resourceURLs completes the metadata URL and resource pair (each may be
+// derived from the other) and checks both.
+func (c *Client) resourceURLs(metadataURL, resource string) (string, string, error) {
+	switch {
+	case metadataURL == "" && resource == "":
+		return "", "", errors.New("discovery: fetch resource metadata: neither a metadata URL nor a resource identifier given")
+	case metadataURL == "":
+		u, err := ResourceMetadataURL(resource)
+		if err != nil {
+			return "", "", err
+		}
+		metadataURL = u
+	case resource == "":
+		r, err := ResourceFromMetadataURL(metadataURL)
+		if err != nil {
+			return "", "", fmt.Errorf("%w (pass the resource identifier)", err)
+		}
+		resource = r
+	}
+	if _, err := fetch.CheckURL(metadataURL, c.InsecureAllowHTTP); err != nil {
+		return "", "", fmt.Errorf("discovery: resource metadata URL: %w", err)
+	}
+	if _, err := fetch.CheckURL(resource, c.InsecureAllowHTTP); err != nil {
+		return "", "", fmt.Errorf("discovery: resource identifier: %w", err)
+	}
+	return metadataURL, resource, nil
 }

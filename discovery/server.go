@@ -77,12 +77,9 @@ func (c *Client) FetchServer(ctx context.Context, issuer string) (*ServerMetadat
 		c = &Client{}
 	}
 	const doc = "authorization server metadata"
-	candidates, err := ServerMetadataURLs(issuer)
+	candidates, err := c.serverURLs(issuer)
 	if err != nil {
 		return nil, err
-	}
-	if _, err := fetch.CheckURL(issuer, c.InsecureAllowHTTP); err != nil {
-		return nil, fmt.Errorf("discovery: issuer identifier: %w", err)
 	}
 	var tried []string
 	for _, u := range candidates {
@@ -150,4 +147,27 @@ func (c *Client) parseServer(doc, docURL, issuer string, body []byte) (*ServerMe
 		}
 	}
 	return md, nil
+}
+
+// CheckServer runs the checks FetchServer makes before it fetches anything
+// (the issuer identifier's syntax, https), so that a caller can tell a
+// configuration that cannot work from a server that is down.
+func (c *Client) CheckServer(issuer string) error {
+	if c == nil {
+		c = &Client{}
+	}
+	_, err := c.serverURLs(issuer)
+	return err
+}
+
+// serverURLs checks issuer and returns where its metadata may be.
+func (c *Client) serverURLs(issuer string) ([]string, error) {
+	candidates, err := ServerMetadataURLs(issuer)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fetch.CheckURL(issuer, c.InsecureAllowHTTP); err != nil {
+		return nil, fmt.Errorf("discovery: issuer identifier: %w", err)
+	}
+	return candidates, nil
 }

@@ -104,8 +104,9 @@ func (o *Options) defaults() {
 
 // Set is a cached key set for one JWKS URL. It is safe for concurrent use.
 type Set struct {
-	url  string
-	opts Options
+	url    string
+	opts   Options
+	static bool // NewStatic: never fetched, never stale
 
 	cur atomic.Pointer[snapshot]
 
@@ -160,7 +161,37 @@ func New(ctx context.Context, url string, opts Options) (*Set, error) {
 	return s, nil
 }
 
-// URL returns the key set's URL.
+// NewStatic returns a Set holding the keys of doc, a JWK Set document
+// (RFC 7517 §5) given in configuration or read from a file, for
+// air-gapped deployments and tests. It never fetches: its keys never go
+// stale, a token whose key it lacks is refused at once (ErrUnknownKey),
+// and Refresh does nothing. doc is checked as a fetched document is
+// (Options.MaxBytes, MaxKeys; OnError is told of skipped keys), and a
+// document without one usable key is an error (ErrNoUsableKeys).
+func NewStatic(doc []byte, opts Options) (*Set, error) {
+	opts.defaults()
+	if int64(len(doc)) > opts.MaxBytes {
+		return nil, fmt.Errorf("jwks: static key set is %d bytes, more than %d", len(doc), opts.MaxBytes)
+	}
+	p, err := parse(doc, opts.MaxKeys)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: static key set: %w", err)
+	}
+	if len(p.index) == 0 {
+		return nil, fmt.Errorf("%w: the static key set has %d keys, none usable", ErrNoUsableKeys, len(p.keys)+len(p.skipped))
+	}
+	if opts.OnError != nil {
+		for _, sk := range p.skipped {
+			opts.OnError(fmt.Errorf("jwks: static key set: skipped key %d (kid %s): %s", sk.Index, kidText(sk.ID), sk.Reason))
+		}
+	}
+	s := &Set{opts: opts, static: true, wake: make(chan time.Duration, 1)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.cur.Store(&snapshot{parsed: p, fetchedAt: opts.Now()})
+	return s, nil
+}
+
+// URL returns the key set's URL ("" for a static set).
 func (s *Set) URL() string { return s.url }
 
 // Keys returns the keys of the current set.
@@ -193,6 +224,9 @@ func (s *Set) Lookup(ctx context.Context, kid, alg string) ([]Key, error) {
 	keys, err := s.current(kid, alg)
 	if err != nil || len(keys) > 0 {
 		return keys, err
+	}
+	if s.static {
+		return nil, fmt.Errorf("%w: kid %s, alg %s (static key set)", ErrUnknownKey, kidText(kid), alg)
 	}
 	f, ok := s.startFlight(true)
 	if !ok {
@@ -246,7 +280,7 @@ func (s *Set) Usable(now time.Time) error {
 	if c == nil {
 		return fmt.Errorf("%w: %s has never been fetched", ErrUnavailable, s.url)
 	}
-	if age := now.Sub(c.fetchedAt); age > s.opts.MaxStaleness {
+	if age := now.Sub(c.fetchedAt); age > s.opts.MaxStaleness && !s.static {
 		return fmt.Errorf("%w: %s last fetched %s ago (limit %s)", ErrUnavailable, s.url, age.Round(time.Second), s.opts.MaxStaleness)
 	}
 	return nil
@@ -274,7 +308,7 @@ func (s *Set) current(kid, alg string) ([]Key, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: %s has never been fetched", ErrUnavailable, s.url)
 	}
-	if age := s.opts.Now().Sub(c.fetchedAt); age > s.opts.MaxStaleness {
+	if age := s.opts.Now().Sub(c.fetchedAt); age > s.opts.MaxStaleness && !s.static {
 		return nil, fmt.Errorf("%w: %s last fetched %s ago (limit %s)", ErrUnavailable, s.url, age.Round(time.Second), s.opts.MaxStaleness)
 	}
 	return c.index[lookup{kid, alg}], nil
@@ -312,6 +346,12 @@ func (s *Set) RetryIn(now time.Time) time.Duration {
 // Refresh fetches the set now, or joins a fetch already in flight, and
 // returns its result. It is not rate-limited.
 func (s *Set) Refresh(ctx context.Context) error {
+	if s.static {
+		if s.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return nil
+	}
 	f, _ := s.startFlight(false)
 	if f == nil {
 		return ErrClosed
@@ -330,7 +370,7 @@ func (s *Set) Refresh(ctx context.Context) error {
 func (s *Set) startFlight(limited bool) (*flight, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.static {
 		return nil, true
 	}
 	if s.inflight != nil {
