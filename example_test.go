@@ -12,15 +12,16 @@ import (
 	"github.com/tokenguard/tokenguard/oauthtest"
 )
 
-// A resource server discovers its authorization server from its RFC 9728
-// metadata and protects a handler.
+// A resource server trusts one authorization server, accepts tokens
+// meant for it, and protects a handler.
 func Example() {
 	as := oauthtest.NewServer(oauthtest.Options{}) // stands in for the real authorization server
 	defer as.Close()
 
 	g, err := tokenguard.New(context.Background(), tokenguard.Config{
-		ResourceMetadataURL: as.ResourceMetadataURL(),
-		InsecureAllowHTTP:   true, // the test server is plain HTTP on loopback
+		Issuer:            as.Issuer,     // e.g. https://as.example.com
+		Audience:          as.Resource(), // e.g. https://api.example.com
+		InsecureAllowHTTP: true,          // the test server is plain HTTP on loopback
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -44,6 +45,24 @@ func Example() {
 	// Output:
 	// 200 hello alice
 	// 401 true
+}
+
+// When someone else hosts the resource's RFC 9728 metadata, the Guard
+// discovers its authorization servers, and the resource, from it.
+func ExampleConfig_resourceMetadata() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		ResourceMetadataURL: as.ResourceMetadataURL(),
+		InsecureAllowHTTP:   true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+	fmt.Println(g.Resource() == as.Resource(), g.Issuers()[0] == as.Issuer)
+	// Output:
+	// true true
 }
 
 // Routes can require scopes; a token without them gets 403 with the

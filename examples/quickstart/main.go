@@ -38,10 +38,13 @@ func run(out io.Writer) int {
 	as.RegisterClient("orders-api", "orders-api-secret") // the API's own credentials, for introspection
 	fmt.Fprintf(out, "authorization server  %s\n", as.URL)
 
-	// 2. The guard discovers everything from the resource's RFC 9728 metadata.
+	// 2. The guard trusts one issuer and expects tokens meant for this API;
+	// the issuer's RFC 8414 metadata gives its keys and endpoints.
+	// (Config{ResourceMetadataURL: ...} discovers both from RFC 9728 metadata.)
 	g, err := tokenguard.New(ctx, tokenguard.Config{
-		ResourceMetadataURL: as.ResourceMetadataURL(),
-		InsecureAllowHTTP:   true, // loopback demo server speaks plain HTTP
+		Issuer:            as.Issuer,
+		Audience:          as.Resource(),
+		InsecureAllowHTTP: true, // loopback demo server speaks plain HTTP
 		// Opaque tokens are checked at the server's introspection endpoint.
 		Introspection: tokenguard.IntrospectionConfig{ClientID: "orders-api", ClientSecret: "orders-api-secret"},
 	})
