@@ -7,13 +7,15 @@
 // tgecho so that neither shadows echo.
 //
 // New authenticates every request of the routes it is attached to (with
-// e.Use, a group's Use, or as route middleware); RequireScopes adds a
-// per-route scope requirement. Neither makes a decision of its own: they
-// call the Guard's Authenticate or Authorize and, on failure, its
-// WriteError, so the client gets exactly the status, WWW-Authenticate,
-// Retry-After and JSON body that tokenguard.Guard.Handler would send. The
-// middleware then returns nil, so echo's HTTPErrorHandler writes nothing
-// more and the rest of the chain is not run.
+// e.Use, a group's Use, or as route middleware); Optional does the same
+// for routes that serve anonymous callers too, letting a request with no
+// token through without a Principal (a bad token is still refused);
+// RequireScopes adds a per-route scope requirement. None makes a decision
+// of its own: they call the Guard's Authenticate or Authorize and, on
+// failure, its WriteError, so the client gets exactly the status,
+// WWW-Authenticate, Retry-After and JSON body that tokenguard.Guard.Handler
+// would send. The middleware then returns nil, so echo's HTTPErrorHandler
+// writes nothing more and the rest of the chain is not run.
 //
 // On success the Principal is stored both in the echo context, under
 // PrincipalKey (read it with PrincipalFrom), and in the request's context

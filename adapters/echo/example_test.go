@@ -61,3 +61,45 @@ func Example() {
 	// POST /v1/orders 403 {"error":"insufficient_scope","error_description":"token lacks a required scope","scope":"orders:write"}
 	//  true
 }
+
+// A route that serves anonymous callers too: without a token the handler
+// runs with no Principal, with a valid one it sees the caller, and a bad
+// token (here an expired one) is still refused.
+func ExampleOptional() {
+	as := oauthtest.NewServer(oauthtest.Options{}) // stands in for the real authorization server
+	defer as.Close()
+
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		ResourceMetadataURL: as.ResourceMetadataURL(),
+		InsecureAllowHTTP:   true, // the test server is plain HTTP on loopback
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	e := echo.New()
+	e.GET("/catalog", func(c echo.Context) error {
+		if p, ok := tgecho.PrincipalFrom(c); ok {
+			return c.String(http.StatusOK, "catalog for "+p.Subject)
+		}
+		return c.String(http.StatusOK, "public catalog")
+	}, tgecho.Optional(g))
+
+	send := func(token string) {
+		r := httptest.NewRequest("GET", "/catalog", nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	send("")
+	send(as.Mint(oauthtest.Claims{"sub": "alice"}))
+	send(as.Mint(oauthtest.Claims{"sub": "alice", "exp": 1, "iat": 0})) // expired
+	// Output:
+	// 200 public catalog
+	// 200 catalog for alice
+	// 401 {"error":"invalid_token","error_description":"token expired"}
+}

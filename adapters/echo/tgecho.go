@@ -1,6 +1,8 @@
 package tgecho
 
 import (
+	"errors"
+
 	"github.com/labstack/echo/v4"
 	"github.com/tokenguard/tokenguard"
 )
@@ -30,6 +32,38 @@ func New(g *tokenguard.Guard) echo.MiddlewareFunc {
 				return nil
 			}
 			store(c, p)
+			return next(c)
+		}
+	}
+}
+
+// Optional is New for routes that serve anonymous callers too, as
+// Guard.Optional is for net/http. A request with no token at all (also one
+// whose Authorization header carries another scheme, such as Basic) goes on
+// to the handler with nothing stored, so PrincipalFrom reports false. A
+// request with a token is judged exactly as by New: on success the
+// Principal is stored under PrincipalKey and in the request's context; a
+// bad, expired or forged token gets the answer g.WriteError gives, the
+// handler is not called and the middleware returns nil, so it never passes
+// as anonymous. RequireScopes and Require after it still refuse an
+// anonymous request with 401.
+//
+// Optional panics if g is nil.
+func Optional(g *tokenguard.Guard) echo.MiddlewareFunc {
+	if g == nil {
+		panic("tgecho: Optional with a nil Guard")
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p, err := g.Authenticate(c.Request())
+			switch {
+			case err == nil:
+				store(c, p)
+			case errors.Is(err, tokenguard.ErrNoToken):
+			default:
+				g.WriteError(c.Response(), c.Request(), err)
+				return nil
+			}
 			return next(c)
 		}
 	}
@@ -87,9 +121,9 @@ func Require(g *tokenguard.Guard, reqs ...tokenguard.Requirement) echo.Middlewar
 	}
 }
 
-// PrincipalFrom returns the Principal that New or RequireScopes stored in
-// c, and false when there is none (the request did not pass through
-// either).
+// PrincipalFrom returns the Principal that New, Optional or RequireScopes
+// stored in c, and false when there is none (the request did not pass
+// through them, or came to Optional without a token).
 func PrincipalFrom(c echo.Context) (*tokenguard.Principal, bool) {
 	p, ok := c.Get(PrincipalKey).(*tokenguard.Principal)
 	return p, ok && p != nil

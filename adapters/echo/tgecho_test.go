@@ -256,6 +256,7 @@ func TestRejectionBypassesEchoErrorHandler(t *testing.T) {
 func TestNilGuardPanics(t *testing.T) {
 	for name, f := range map[string]func(){
 		"New":           func() { tgecho.New(nil) },
+		"Optional":      func() { tgecho.Optional(nil) },
 		"RequireScopes": func() { tgecho.RequireScopes(nil, "a") },
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -63,3 +63,46 @@ func Example() {
 	//
 	// POST 201
 }
+
+// A route that serves anonymous callers too: without a token the handler
+// runs with no Principal, with a valid one it sees the caller, and a bad
+// token (here an expired one) is still refused.
+func ExampleOptional() {
+	as := oauthtest.NewServer(oauthtest.Options{}) // stands in for the real authorization server
+	defer as.Close()
+
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		ResourceMetadataURL: as.ResourceMetadataURL(),
+		InsecureAllowHTTP:   true, // the test server is plain HTTP on loopback
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	r := gin.New()
+	r.GET("/catalog", tggin.Optional(g), func(c *gin.Context) {
+		if p, ok := tggin.PrincipalFrom(c); ok {
+			c.String(http.StatusOK, "catalog for %s", p.Subject)
+			return
+		}
+		c.String(http.StatusOK, "public catalog")
+	})
+
+	send := func(token string) {
+		req := httptest.NewRequest("GET", "/catalog", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		fmt.Println(w.Code, w.Body.String())
+	}
+	send("")
+	send(as.Mint(oauthtest.Claims{"sub": "alice"}))
+	send(as.Mint(oauthtest.Claims{"sub": "alice", "exp": 1, "iat": 0})) // expired
+	// Output:
+	// 200 public catalog
+	// 200 catalog for alice
+	// 401 {"error":"invalid_token","error_description":"token expired"}
+}

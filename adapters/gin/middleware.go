@@ -1,6 +1,8 @@
 package tggin
 
 import (
+	"errors"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/tokenguard/tokenguard"
@@ -21,6 +23,30 @@ func New(g *tokenguard.Guard) gin.HandlerFunc {
 			return
 		}
 		store(c, p)
+		c.Next()
+	}
+}
+
+// Optional is New for routes that serve anonymous callers too, as
+// Guard.Optional is for net/http. A request with no token at all (also one
+// whose Authorization header carries another scheme, such as Basic) goes on
+// to the next handler with nothing stored, so PrincipalFrom reports false.
+// A request with a token is judged exactly as by New: on success the
+// Principal is stored under PrincipalKey and in the request's context; a
+// bad, expired or forged token gets the answer Guard.WriteError writes and
+// the chain is aborted, so it never passes as anonymous. RequireScopes and
+// Require after it still refuse an anonymous request with 401.
+func Optional(g *tokenguard.Guard) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, err := g.Authenticate(c.Request)
+		switch {
+		case err == nil:
+			store(c, p)
+		case errors.Is(err, tokenguard.ErrNoToken):
+		default:
+			reject(c, g, err)
+			return
+		}
 		c.Next()
 	}
 }

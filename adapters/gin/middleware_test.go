@@ -146,14 +146,16 @@ func TestRequireScopesWithoutNew(t *testing.T) {
 		c.String(http.StatusCreated, p.Subject)
 	})
 
-	noTokenChallenge := `Bearer realm="` + g.Resource() + `", resource_metadata="` + g.ResourceMetadataURL() + `"`
+	// The 401 of a scope route names the scopes (RFC 6750 §3), so the client
+	// asks for them.
+	noTokenChallenge := `Bearer realm="` + g.Resource() + `", scope="orders:write", resource_metadata="` + g.ResourceMetadataURL() + `"`
 	tests := []struct {
 		name, token string
 		status      int
 		challenge   string
 		body        string
 	}{
-		{name: "no token", status: 401, challenge: noTokenChallenge, body: `{"error_description":"bearer token required"}` + "\n"},
+		{name: "no token", status: 401, challenge: noTokenChallenge, body: `{"error_description":"bearer token required","scope":"orders:write"}` + "\n"},
 		{name: "forged", token: as.Mint(nil) + "x", status: 401},
 		{name: "opaque, revoked", token: func() string { tok := as.MintOpaque(nil); as.Revoke(tok); return tok }(), status: 401},
 		{name: "missing scope", token: as.Mint(oauthtest.Claims{"scope": "orders:read"}), status: 403},
