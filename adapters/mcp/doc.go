@@ -18,6 +18,9 @@
 //
 //	mux.Handle("/mcp", tgmcp.Middleware(g, tokenguard.AllScopes("mcp:tools"))(handler))
 //
+// and, for one whose tools need scopes of their own, Protect (see "Scopes
+// per endpoint, and per tool" below).
+//
 // # What the MCP authorization spec asks, and who answers
 //
 // An MCP server is an OAuth 2.1 resource server: it publishes RFC 9728
@@ -26,11 +29,12 @@
 // at that document, and answers a token that lacks a scope with 403
 // insufficient_scope naming the scopes, so that the client can step up.
 // The Guard does all of it; this package makes no decision of its own.
-// Middleware calls Guard.Check and, on failure, Guard.WriteError, so the
-// status, challenge (realm, error, error_description, scope,
-// resource_metadata), Retry-After of a 503 and JSON body are exactly those
-// of tokenguard.Guard.Handler. The tests run the core's conformance table
-// (github.com/tokenguard/tokenguard/oauthtest/conformance) through it.
+// Middleware and Protect call Guard.Check and, on failure,
+// Guard.WriteError, so the status, challenge (realm, error,
+// error_description, scope, resource_metadata), Retry-After of a 503 and
+// JSON body are exactly those of tokenguard.Guard.Handler. The tests run
+// the core's conformance table
+// (github.com/tokenguard/tokenguard/oauthtest/conformance) through both.
 //
 // Serve the metadata with Guard.MetadataHandler at Guard.MetadataPath, as
 // above: with Config.Resource set to the MCP endpoint's URL and no
@@ -83,7 +87,7 @@
 // auth.TokenInfoFromContext(ctx) there describe the first token of the
 // session, not the current one.
 //
-// # Scopes are per endpoint, and an endpoint is a resource
+// # Scopes per endpoint, and per tool
 //
 // The requirements given to Middleware (tokenguard.AllScopes, AnyScope,
 // ClaimIs, Satisfies) apply to every HTTP request of the endpoint it
@@ -92,16 +96,57 @@
 // makes an MCP client step up, can still be chosen; inside the SDK, a
 // tool can only answer with a JSON-RPC result.
 //
-// Tools that need more than the rest therefore go on an MCP server of
-// their own, at another URL, and that URL is another protected resource:
-// MCP clients take the endpoint's URL as the resource, require the
-// metadata found through the challenge to name exactly that URL (RFC 9728
-// §3.3; the Go SDK's client checks it) and ask for tokens meant for it
-// (RFC 8707). Such an endpoint gets its own Guard, with Config.Resource
-// set to its URL, that Guard's MetadataHandler at its MetadataPath, and
-// its own mcp.Server and StreamableHTTPHandler (sessions live in the
-// handler, and must not be reachable through a laxer endpoint). The
-// example MCP server in the repository's examples/mcpserver does this.
+// Tools that need more than the rest take their requirements in
+// Protect's Options.Tools, on the same endpoint:
+//
+//	mux.Handle("/mcp", tgmcp.Protect(g, tgmcp.Options{
+//		Require: []tokenguard.Requirement{tokenguard.AllScopes("mcp:tools")},
+//		Tools: map[string][]tokenguard.Requirement{
+//			"delete_order": {tokenguard.AllScopes("orders:write")},
+//		},
+//	})(handler))
+//
+// Protect reads the JSON-RPC body of each POST (a message, or a batch,
+// which the SDK accepts from clients of protocol versions before
+// 2025-06-18), finds its tools/call messages and checks the requirements
+// of each tool called before the SDK sees the request, so a call of
+// delete_order with a token that lacks orders:write gets 403 with
+// WWW-Authenticate: Bearer …, error="insufficient_scope", scope="orders:write"
+// and never runs: the step-up flow of the MCP authorization spec, in
+// which the client asks for those scopes and retries (the Go SDK's client
+// does so through its OAuthHandler). Tools without an entry, tools/list
+// and every other request need Options.Require only, so a client lists
+// every tool, those it cannot call yet too.
+//
+// The challenge names the tool's scopes, as RFC 6750 asks. An MCP client
+// following the spec adds them to the scopes it already holds when it
+// asks for a new token (the Go SDK's does); one that asks for the
+// challenge's scopes alone would lose the endpoint's, so for such clients
+// name the endpoint's scopes in the tool's requirement as well
+// (AllScopes("mcp:tools", "orders:write")).
+//
+// Protect reads each body more strictly than the SDK does, so that no body
+// can name one tool to Protect and another to the SDK, whose decoder takes
+// the last of two equal keys and ignores whatever follows the first JSON
+// value: a body whose tool calls cannot be told for certain (a method,
+// params or name key twice, or in another case, data after the message,
+// a malformed tools/call) gets 400 invalid_request from the Guard, while
+// one the SDK refuses on its own (empty, or a truncated message) gets the
+// SDK's own answer. Bodies are read up to Options.MaxBodyBytes, by default the SDK's
+// own limit of 4 MiB; a longer one gets 413, as the SDK gives it.
+//
+// Where a tool must be isolated from the rest, and not only need more,
+// it still goes on an MCP server of its own, at another URL, and that URL
+// is another protected resource: MCP clients take the endpoint's URL as
+// the resource, require the metadata found through the challenge to name
+// exactly that URL (RFC 9728 §3.3; the Go SDK's client checks it) and ask
+// for tokens meant for it (RFC 8707), so a token for one endpoint is of
+// no use at the other. Such an endpoint gets its own Guard, with
+// Config.Resource set to its URL, that Guard's MetadataHandler at its
+// MetadataPath, and its own mcp.Server and StreamableHTTPHandler (sessions
+// live in the handler, and must not be reachable through a laxer
+// endpoint). The example MCP server in the repository's examples/mcpserver
+// does this.
 //
 // # Why not a TokenVerifier
 //

@@ -68,7 +68,7 @@ func Example() {
 		challenge := strings.ReplaceAll(res.Header.Get("WWW-Authenticate"), srv.URL, "http://mcp.test")
 		fmt.Println(res.StatusCode, challenge)
 	}
-	post("")                                            // no token: 401, and where the metadata is
+	post("")                                            // no token: 401, the scope to ask for, and where the metadata is
 	post(as.Mint(oauthtest.Claims{"scope": "profile"})) // the scope is missing: 403, and which one to ask for
 
 	// The SDK's own client, with a token that has the scope.
@@ -88,7 +88,7 @@ func Example() {
 	fmt.Println(out.Content[0].(*mcp.TextContent).Text)
 
 	// Output:
-	// 401 Bearer realm="http://mcp.test/mcp", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
+	// 401 Bearer realm="http://mcp.test/mcp", scope="mcp:tools", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
 	// 403 Bearer realm="http://mcp.test/mcp", error="insufficient_scope", error_description="token lacks a required scope", scope="mcp:tools", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
 	// alice with scopes [mcp:tools]; session bound to true
 }
@@ -100,6 +100,96 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+string(b))
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// One MCP endpoint whose tools need different scopes: every request needs
+// mcp:tools, and a call of delete_order needs orders:write as well. A
+// call the token's scopes do not cover gets 403 insufficient_scope naming
+// the tool's scopes (the MCP step-up flow: an MCP client with an
+// OAuthHandler asks for them and retries), before the tool runs; tools/list
+// and the other tools need mcp:tools only.
+func ExampleProtect() {
+	ctx := context.Background()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	as := oauthtest.NewServer(oauthtest.Options{Resource: srv.URL + "/mcp"})
+	defer as.Close()
+	g, err := tokenguard.New(ctx, tokenguard.Config{
+		Issuer:            as.Issuer,
+		Resource:          srv.URL + "/mcp",
+		ScopesSupported:   []string{"mcp:tools", "orders:write"},
+		InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	server := mcp.NewServer(&mcp.Implementation{Name: "orders", Version: "v1.0.0"}, nil)
+	text := func(s string) *mcp.CallToolResult {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+	}
+	mcp.AddTool(server, &mcp.Tool{Name: "list_orders"},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return text("2 open orders"), nil, nil
+		})
+	mcp.AddTool(server, &mcp.Tool{Name: "delete_order"},
+		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return text("order 42 deleted"), nil, nil // runs only for a token with orders:write
+		})
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+
+	mux.Handle(g.MetadataPath(), g.MetadataHandler())
+	mux.Handle("/mcp", tgmcp.Protect(g, tgmcp.Options{
+		Require: []tokenguard.Requirement{tokenguard.AllScopes("mcp:tools")},
+		Tools: map[string][]tokenguard.Requirement{
+			"delete_order": {tokenguard.AllScopes("orders:write")},
+		},
+	})(handler))
+
+	// call connects with a token of scope and calls tool; the transport
+	// prints the challenge of a refusal.
+	call := func(scope, tool string) {
+		client := mcp.NewClient(&mcp.Implementation{Name: "example-client", Version: "v1.0.0"}, nil)
+		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
+			Endpoint:   srv.URL + "/mcp",
+			HTTPClient: &http.Client{Transport: showRefusals{bearer(as.Mint(oauthtest.Claims{"sub": "alice", "scope": scope}))}},
+			MaxRetries: -1,
+		}, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer cs.Close()
+		out, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool})
+		if err != nil {
+			fmt.Printf("%s with %q: refused\n", tool, scope)
+			return
+		}
+		fmt.Printf("%s with %q: %s\n", tool, scope, out.Content[0].(*mcp.TextContent).Text)
+	}
+	call("mcp:tools", "list_orders")
+	call("mcp:tools", "delete_order")
+	call("mcp:tools orders:write", "delete_order")
+
+	// Output:
+	// list_orders with "mcp:tools": 2 open orders
+	// 403 Bearer realm="http://mcp.test/mcp", error="insufficient_scope", error_description="token lacks a required scope", scope="orders:write", resource_metadata="http://mcp.test/.well-known/oauth-protected-resource/mcp"
+	// delete_order with "mcp:tools": refused
+	// delete_order with "mcp:tools orders:write": order 42 deleted
+}
+
+// showRefusals prints the status and challenge of every refused request
+// its RoundTripper sends, with the test server's URL as http://mcp.test.
+type showRefusals struct{ rt http.RoundTripper }
+
+func (s showRefusals) RoundTrip(r *http.Request) (*http.Response, error) {
+	res, err := s.rt.RoundTrip(r)
+	if err == nil && res.StatusCode >= 400 {
+		origin := "http://" + r.URL.Host
+		fmt.Println(res.StatusCode, strings.ReplaceAll(res.Header.Get("WWW-Authenticate"), origin, "http://mcp.test"))
+	}
+	return res, err
 }
 
 // A tool that needs the tokenguard Principal itself, for claims the SDK's

@@ -3,8 +3,10 @@ package tgmcp_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -30,7 +32,7 @@ func (e *env) endpoint(path string) string { return e.srv.URL + path }
 
 // newEnv starts the servers and a Guard for resource URL+"/mcp"; it
 // mounts the metadata handler and nothing else.
-func newEnv(t *testing.T, cfg tokenguard.Config) *env {
+func newEnv(t testing.TB, cfg tokenguard.Config) *env {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
@@ -186,11 +188,18 @@ func callWhoami(t *testing.T, cs *mcp.ClientSession) whoami {
 // exchange of the POST that carried the call.
 func refusedCall(t *testing.T, cs *mcp.ClientSession, rec *recorder) exchange {
 	t.Helper()
+	return refusedCallTo(t, cs, rec, "whoami")
+}
+
+// refusedCallTo calls the tool name on cs, which must fail, and returns
+// the exchange of the POST that carried the call.
+func refusedCallTo(t *testing.T, cs *mcp.ClientSession, rec *recorder, name string) exchange {
+	t.Helper()
 	rec.mu.Lock()
 	n := len(rec.log)
 	rec.mu.Unlock()
-	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "whoami"}); err == nil {
-		t.Fatal("CallTool succeeded")
+	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: name}); err == nil {
+		t.Fatalf("CallTool(%s) succeeded", name)
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -210,4 +219,89 @@ func remarshal(v any, out any) error {
 		return err
 	}
 	return json.Unmarshal(b, out)
+}
+
+// ranLog records which tools of a test server ran.
+type ranLog struct {
+	mu  sync.Mutex
+	ran []string
+}
+
+func (l *ranLog) add(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ran = append(l.ran, name)
+}
+
+// take returns the tools that ran since the last take.
+func (l *ranLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ran := l.ran
+	l.ran = nil
+	return ran
+}
+
+// newToolServer is an MCP server with the tools names, each of which
+// records in log that it ran and answers with its name.
+func newToolServer(log *ranLog, names ...string) *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "tgmcp-tools-test", Version: "v0.0.1"}, nil)
+	for _, name := range names {
+		mcp.AddTool(s, &mcp.Tool{Name: name},
+			func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+				log.add(name)
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: name}}}, nil, nil
+			})
+	}
+	return s
+}
+
+// answer is one raw HTTP answer.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// postRaw POSTs body to url as an MCP client would, with the bearer token
+// and the extra headers (name, value pairs).
+func postRaw(t *testing.T, url, token, body string, headers ...string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	return answer{res.StatusCode, res.Header, string(b)}
+}
+
+// rawSession opens a stateful session on url as a 2025-03-26 client
+// (whose JSON-RPC batches the SDK still accepts) and returns the headers
+// its later requests carry.
+func rawSession(t *testing.T, url, token string) []string {
+	t.Helper()
+	const version = "2025-03-26"
+	a := postRaw(t, url, token, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`)
+	id := a.header.Get("Mcp-Session-Id")
+	if a.status != http.StatusOK || id == "" {
+		t.Fatalf("initialize: %d %q (session %q)", a.status, a.body, id)
+	}
+	headers := []string{"Mcp-Session-Id", id, "Mcp-Protocol-Version", version}
+	if a := postRaw(t, url, token, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, headers...); a.status != http.StatusAccepted {
+		t.Fatalf("notifications/initialized: %d %q", a.status, a.body)
+	}
+	return headers
 }

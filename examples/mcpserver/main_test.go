@@ -79,7 +79,11 @@ func TestUnauthenticatedClient(t *testing.T) {
 				t.Fatalf("%s %d, want POST 401", x.Method, x.Status)
 			}
 			metadataURL := e.base + "/.well-known/oauth-protected-resource" + tc.path
-			want := `Bearer realm="` + e.base + tc.path + `", resource_metadata="` + metadataURL + `"`
+			scope := "" // the endpoint's scopes, for the client to ask for
+			if len(tc.scopes) > 0 {
+				scope = `, scope="` + strings.Join(tc.scopes, " ") + `"`
+			}
+			want := `Bearer realm="` + e.base + tc.path + `"` + scope + `, resource_metadata="` + metadataURL + `"`
 			if got := x.Header.Get("WWW-Authenticate"); got != want {
 				t.Errorf("WWW-Authenticate\n got %s\nwant %s", got, want)
 			}
@@ -168,7 +172,7 @@ func TestMissingScope(t *testing.T) {
 		{"no scope at all", e.token(PathOrders, "alice"), http.StatusForbidden,
 			`Bearer realm="` + e.base + PathOrders + `", error="insufficient_scope", error_description="token lacks a required scope", scope="orders:read", resource_metadata="` + metadataURL + `"`},
 		{"token for /mcp", e.token(PathMCP, "alice", ScopeOrdersRead), http.StatusUnauthorized,
-			`Bearer realm="` + e.base + PathOrders + `", error="invalid_token", error_description="token not meant for this resource", resource_metadata="` + metadataURL + `"`},
+			`Bearer realm="` + e.base + PathOrders + `", error="invalid_token", error_description="token not meant for this resource", scope="orders:read", resource_metadata="` + metadataURL + `"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, rec, err := connect(t.Context(), e.base+PathOrders, tc.token)
