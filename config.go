@@ -77,7 +77,10 @@ type Config struct {
 	// ValidateClaims, when set, runs after every built-in check passed. An
 	// error rejects the token with 401 invalid_token; return an *Error with
 	// a 4xx or 5xx Status to choose the answer yourself (a nil *Error or any
-	// other status still rejects, with 401 invalid_token).
+	// other status still rejects, with 401 invalid_token). A token was
+	// sent, so a 401 *Error without a Code gets invalid_token, and no
+	// refusal of the hook ever reads as ErrNoToken (which Optional lets
+	// through as anonymous).
 	ValidateClaims func(ctx context.Context, p *Principal) error
 
 	// TokenCacheSize bounds the cache of verified JWTs, keyed by SHA-256 of
@@ -122,7 +125,9 @@ type Config struct {
 	// WWW-Authenticate (exactly as RFC 6750 and RFC 9728 want it),
 	// Retry-After (503) and Cache-Control: no-store are already set; it sets
 	// Content-Type, calls w.WriteHeader (e.Status, unless you mean to change
-	// what the client is told) and writes the body. e.Reason says why, for
+	// what the client is told) and writes the body; a body written, or an
+	// answer left unwritten, without a status goes out with e.Status,
+	// never with net/http's implicit 200 OK. e.Reason says why, for
 	// the client's eyes if you wish; e.Err is the operator's cause and must
 	// not be sent (it may name keys and issuers). Nil means the default.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, e *Error)
@@ -166,6 +171,14 @@ type Config struct {
 	// KeyRefreshMin and KeyRefreshMax bound the background key-set refresh
 	// interval taken from Cache-Control. Zero means 1 minute and 1 hour.
 	KeyRefreshMin, KeyRefreshMax time.Duration
+	// MaxKeysPerToken bounds the keys one token's signature is checked
+	// against: those of its issuer's set that fit its alg and kid (all of
+	// the alg's, for a token without kid). A token with more candidates is
+	// refused, 401 "unknown signing key", and a warning tells the operator
+	// why: trying them all would let every forged token cost that many
+	// signature checks. Zero means 2, which covers servers that omit kid
+	// (they publish one key) during a rotation.
+	MaxKeysPerToken int
 	// UnknownKeyCooldown is the least time between two key-set fetches
 	// caused by unknown key ids. Zero means 5s.
 	UnknownKeyCooldown time.Duration

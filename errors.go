@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokenguard/tokenguard/internal/redact"
 )
 
 // Sentinel errors for errors.Is on what Authenticate returns. Each *Error
@@ -122,6 +124,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e == nil {
+		return "tokenguard: <nil *Error>" // a typed nil a hook returned
+	}
 	var b strings.Builder
 	b.WriteString("tokenguard: ")
 	if e.Code != "" {
@@ -141,10 +146,18 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // Is matches the sentinel for e's kind, and e's Reason.
 func (e *Error) Is(target error) bool {
+	if e == nil {
+		return false // a typed nil a hook returned, or wrapped
+	}
 	if r, ok := target.(Reason); ok {
 		return e.Reason == r
 	}
@@ -183,33 +196,87 @@ func errUnavailable(retry time.Duration, cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Description: "authorization server unavailable, retry later", RetryAfter: retry, Err: cause, Reason: ReasonUpstreamUnavailable}
 }
 
-func errInsufficientScope(need, had []string) *Error {
+func errInsufficientScope(need []string, p *Principal) *Error {
 	return &Error{
 		Status:      http.StatusForbidden,
 		Code:        CodeInsufficientScope,
 		Description: "token lacks a required scope",
 		Scopes:      need,
 		Reason:      ReasonScopeInsufficient,
-		Err:         scopeShortfall{need: need, had: had},
+		Err:         scopeShortfall{need: need, had: p.Scopes, withheld: p.scopesHoldToken},
 	}
 }
 
-// maxLoggedScopes bounds the scopes of a token named in a log record.
+// maxLoggedScopes bounds the scopes of a token named in a log record;
+// each is bounded by quote.
 const maxLoggedScopes = 32
 
 // scopeShortfall is the cause of a 403 insufficient_scope: the scopes the
 // route needs and those the token had, so that an operator can see a
 // ScopeClaim that reads the wrong claim. It is formatted only when logged.
-type scopeShortfall struct{ need, had []string }
+// withheld says the token's scopes hold the token itself (an answer that
+// echoed it), so they are not named.
+type scopeShortfall struct {
+	need, had []string
+	withheld  bool
+}
 
 func (s scopeShortfall) Error() string {
-	had := s.had
-	more := ""
-	if len(had) > maxLoggedScopes {
-		more = fmt.Sprintf(" and %d more", len(had)-maxLoggedScopes)
-		had = had[:maxLoggedScopes]
+	if s.withheld {
+		return fmt.Sprintf("required scopes %q, token's scopes %s", s.need, redact.Withheld)
 	}
-	return fmt.Sprintf("required scopes %q, token has %q%s", s.need, had, more)
+	return fmt.Sprintf("required scopes %q, token has %s", s.need, loggedScopes(s.had))
+}
+
+// loggedScopes is how a 403's record names a token's scopes: the first
+// maxLoggedScopes, each quoted and bounded (a server's answer chose
+// them), and how many more there are.
+func loggedScopes(had []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, sc := range had[:min(len(had), maxLoggedScopes)] {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(quote(sc))
+	}
+	b.WriteByte(']')
+	if len(had) > maxLoggedScopes {
+		fmt.Fprintf(&b, " and %d more", len(had)-maxLoggedScopes)
+	}
+	return b.String()
+}
+
+// tokenWasSent keeps a hook's refusal of a token from reading as "no
+// token" (errors.Is(err, ErrNoToken), which Optional lets through as
+// anonymous): a 401 without an RFC 6750 code gets invalid_token, as RFC
+// 6750 §3.1 wants for a token that was sent, and a cause that wraps
+// ErrNoToken keeps only its text.
+func tokenWasSent(e *Error) *Error {
+	if !errors.Is(e, ErrNoToken) && !errors.Is(e, ReasonTokenMissing) {
+		return e
+	}
+	cp := *e
+	if cp.Status == http.StatusUnauthorized && cp.Code == "" {
+		cp.Code = CodeInvalidToken
+		if cp.Description == "" {
+			cp.Description = "token rejected by policy"
+		}
+	}
+	if cp.Reason == ReasonTokenMissing {
+		cp.Reason = ReasonPolicyRejected
+	}
+	cp.Err = withoutNoToken(cp.Err)
+	return &cp
+}
+
+// withoutNoToken returns err, or only its text when it wraps ErrNoToken
+// or an *Error that means no token.
+func withoutNoToken(err error) error {
+	if err != nil && (errors.Is(err, ErrNoToken) || errors.Is(err, ReasonTokenMissing)) {
+		return errors.New(err.Error())
+	}
+	return err
 }
 
 // asError turns any error into an *Error; an error that is not one already
@@ -328,7 +395,14 @@ func (g *Guard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	g.log(r, e)
 	if g.cfg.ErrorHandler != nil {
-		g.cfg.ErrorHandler(w, r, e)
+		rw := &refusalWriter{ResponseWriter: w, status: e.Status}
+		g.cfg.ErrorHandler(rw, r, e)
+		if !rw.wrote {
+			// Nothing written (a reason the handler does not handle):
+			// net/http would answer 200 OK, which a proxy or an
+			// auth_request front would take for a yes.
+			rw.WriteHeader(e.Status)
+		}
 		return
 	}
 	body := struct {
@@ -343,3 +417,38 @@ func (g *Guard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(body)
 }
+
+// refusalWriter is the ResponseWriter Config.ErrorHandler gets: a body
+// written, or a flush, before any status goes out with the refusal's
+// status, not with net/http's implicit 200 OK. A status the handler sets
+// itself is kept.
+type refusalWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool // a final (non-1xx) status has been sent
+}
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if code >= 200 {
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *refusalWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(w.status)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError lets http.ResponseController flush, after the status.
+func (w *refusalWriter) FlushError() error {
+	if !w.wrote {
+		w.WriteHeader(w.status)
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -573,6 +573,11 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 			ttl = left + in.negativeTTL
 		}
 	}
+	// The server chose the scopes, and may have put the token in them:
+	// a 403's record then does not name them. Checked on the record's own
+	// text, which is bounded (loggedScopes), once per answer. A JWT's own
+	// claims cannot hold its signature, so only answers are checked.
+	p.scopesHoldToken = redact.Leaks(loggedScopes(p.Scopes), token)
 	v := &cached{p: p}
 	c.Set(ctx, key, v, ttl)
 	return v, nil

@@ -63,6 +63,10 @@ type Principal struct {
 	Kind TokenKind
 
 	claims []byte
+	// scopesHoldToken says that Scopes, as a 403's record would name them,
+	// hold the token or a piece of it (an introspection answer that echoed
+	// it), so the record does not name them.
+	scopesHoldToken bool
 	// guard is the Guard that authenticated the token; RequireScopes of
 	// another Guard (another issuer, another audience) does not trust it.
 	guard *Guard

@@ -9,6 +9,8 @@ import (
 	"math/big"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -41,7 +43,7 @@ func AllScopes(scopes ...string) Requirement {
 	return Requirement{check: func(g *Guard, p *Principal) *Error {
 		for _, s := range need {
 			if !slices.Contains(p.Scopes, s) {
-				return errInsufficientScope(need, p.Scopes)
+				return errInsufficientScope(need, p)
 			}
 		}
 		return nil
@@ -57,7 +59,7 @@ func AnyScope(scopes ...string) Requirement {
 				return nil
 			}
 		}
-		return errInsufficientScope(need, p.Scopes)
+		return errInsufficientScope(need, p)
 	}, scope: &scopeNames{names: need}}
 }
 
@@ -102,9 +104,11 @@ func ClaimIs(name, value string) Requirement {
 
 // ClaimEquals requires claim name to equal value, a JSON scalar: a
 // string, a bool, a number (any Go integer or float type; compared by
-// value, so 1, 1.0 and 1e0 are equal, and integers beyond 2^53 exactly),
-// or nil for JSON null; or an array claim to hold an element equal to it.
-// A token without it gets 403. It panics when value is not a scalar: that
+// decimal value, so 1, 1.0 and 1e0 are equal, integers beyond 2^53
+// exactly, and a float as the shortest decimal that reads back as it,
+// the one strconv and encoding/json write: 0.1 is the claim 0.1), or nil
+// for JSON null; or an array claim to hold an element equal to it. A
+// token without it gets 403. It panics when value is not a scalar: that
 // is a mistake in the route's set-up, not a token to refuse.
 func ClaimEquals(name string, value any) Requirement {
 	want, ok := scalar(value)
@@ -121,16 +125,17 @@ func ClaimEquals(name string, value any) Requirement {
 }
 
 // jsonScalar is a JSON scalar in a form that compares exactly: numbers
-// as rationals.
+// as canonical decimals.
 type jsonScalar struct {
 	kind byte // 's' string, 'b' bool, 'n' number, '0' null
 	str  string
 	b    bool
-	num  *big.Rat
+	num  decimal
 }
 
 // scalar converts a Go value given to ClaimEquals.
 func scalar(v any) (jsonScalar, bool) {
+	var text string
 	switch v := v.(type) {
 	case nil:
 		return jsonScalar{kind: '0'}, true
@@ -139,41 +144,127 @@ func scalar(v any) (jsonScalar, bool) {
 	case bool:
 		return jsonScalar{kind: 'b', b: v}, true
 	case int:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+		text = strconv.FormatInt(int64(v), 10)
 	case int8:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+		text = strconv.FormatInt(int64(v), 10)
 	case int16:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+		text = strconv.FormatInt(int64(v), 10)
 	case int32:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(int64(v))}, true
+		text = strconv.FormatInt(int64(v), 10)
 	case int64:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetInt64(v)}, true
+		text = strconv.FormatInt(v, 10)
 	case uint:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+		text = strconv.FormatUint(uint64(v), 10)
 	case uint8:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+		text = strconv.FormatUint(uint64(v), 10)
 	case uint16:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+		text = strconv.FormatUint(uint64(v), 10)
 	case uint32:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(uint64(v))}, true
+		text = strconv.FormatUint(uint64(v), 10)
 	case uint64:
-		return jsonScalar{kind: 'n', num: new(big.Rat).SetUint64(v)}, true
+		text = strconv.FormatUint(v, 10)
 	case float32:
-		return floatScalar(float64(v))
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return jsonScalar{}, false // no JSON number is one
+		}
+		text = strconv.FormatFloat(float64(v), 'g', -1, 32)
 	case float64:
-		return floatScalar(v)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return jsonScalar{}, false
+		}
+		text = strconv.FormatFloat(v, 'g', -1, 64)
 	case json.Number:
-		r, ok := new(big.Rat).SetString(string(v))
-		return jsonScalar{kind: 'n', num: r}, ok
+		text = string(v)
+	default:
+		return jsonScalar{}, false
 	}
-	return jsonScalar{}, false
+	d, ok := parseDecimal(text)
+	return jsonScalar{kind: 'n', num: d}, ok
 }
 
-func floatScalar(f float64) (jsonScalar, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return jsonScalar{}, false // no JSON number is one
+// decimal is a JSON number in canonical form: its significant digits
+// (no leading or trailing zero; none for zero) and the power of ten they
+// are scaled by, so that two numbers are equal exactly when their forms
+// are. Nothing is expanded: math/big's Rat would build 10^1000000 for a
+// claim of 1e1000000, milliseconds and megabytes for ten bytes of token.
+type decimal struct {
+	neg    bool
+	digits string
+	exp    *big.Int // nil for zero
+}
+
+// parseDecimal reads s, which must follow the JSON number grammar (RFC
+// 8259 §6), in time linear in its length.
+func parseDecimal(s string) (decimal, bool) {
+	var d decimal
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		d.neg = true
+		i++
 	}
-	return jsonScalar{kind: 'n', num: new(big.Rat).SetFloat64(f)}, true
+	digitsFrom := func(j int) int {
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	intEnd := digitsFrom(i)
+	if intEnd == i || (s[i] == '0' && intEnd > i+1) {
+		return decimal{}, false // no digit, or a leading zero
+	}
+	intPart, frac := s[i:intEnd], ""
+	i = intEnd
+	if i < len(s) && s[i] == '.' {
+		fracEnd := digitsFrom(i + 1)
+		if fracEnd == i+1 {
+			return decimal{}, false
+		}
+		frac, i = s[i+1:fracEnd], fracEnd
+	}
+	exp := new(big.Int)
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		start := i
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		expEnd := digitsFrom(i)
+		if expEnd == i {
+			return decimal{}, false
+		}
+		e := strings.TrimLeft(s[i:expEnd], "0")
+		if e == "" {
+			e = "0"
+		}
+		if _, ok := exp.SetString(e, 10); !ok {
+			return decimal{}, false
+		}
+		if s[start] == '-' {
+			exp.Neg(exp)
+		}
+		i = expEnd
+	}
+	if i != len(s) {
+		return decimal{}, false
+	}
+	// The value is (intPart frac) × 10^(exp - len(frac)).
+	all := strings.TrimLeft(intPart+frac, "0")
+	trimmed := strings.TrimRight(all, "0")
+	if trimmed == "" {
+		return decimal{}, true // zero, of either sign
+	}
+	d.digits = trimmed
+	exp.Sub(exp, big.NewInt(int64(len(frac))))
+	exp.Add(exp, big.NewInt(int64(len(all)-len(trimmed))))
+	d.exp = exp
+	return d, true
+}
+
+func (a decimal) equal(b decimal) bool {
+	if a.digits == "" || b.digits == "" {
+		return a.digits == b.digits // zero equals zero, whatever the sign
+	}
+	return a.neg == b.neg && a.digits == b.digits && a.exp.Cmp(b.exp) == 0
 }
 
 // claimEquals reports whether the claim's JSON is want, or an array
@@ -219,7 +310,7 @@ func (a jsonScalar) equal(b jsonScalar) bool {
 	case 'b':
 		return a.b == b.b
 	case 'n':
-		return a.num.Cmp(b.num) == 0
+		return a.num.equal(b.num)
 	}
 	return true // both null
 }

@@ -91,7 +91,7 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		if p.Scopes == nil && len(by.shape.ScopeClaims) == 0 {
 			// A JWT with no scope claim (zitadel's op issues them) gets
 			// the scopes its issuer states for it.
-			p.Scopes = ip.Scopes
+			p.Scopes, p.scopesHoldToken = ip.Scopes, ip.scopesHoldToken
 		}
 	}
 	return p, nil
@@ -223,9 +223,9 @@ func (g *Guard) validateClaims(ctx context.Context, p *Principal) *Error {
 		// not an error status cannot be answered: both fail closed.
 		var e *Error
 		if errors.As(err, &e) && e != nil && validErrorStatus(e.Status) {
-			return e
+			return tokenWasSent(e)
 		}
-		return errInvalidToken("token rejected by policy", err)
+		return tokenWasSent(errInvalidToken("token rejected by policy", err))
 	}
 	return nil
 }
