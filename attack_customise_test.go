@@ -199,6 +199,13 @@ func TestErrorHandlerWriterUnwraps(t *testing.T) {
 	if w := call(g.Handler(okHandler), ""); w.Code != 401 || ctlErr != nil || !w.Flushed {
 		t.Errorf("%d flush %v (flushed %v)", w.Code, ctlErr, w.Flushed)
 	}
+	// A handler that asserts http.Flusher, before any status.
+	g2 := newGuard(t, as, tokenguard.Config{ErrorHandler: func(w http.ResponseWriter, r *http.Request, e *tokenguard.Error) {
+		w.(http.Flusher).Flush()
+	}})
+	if w := call(g2.Handler(okHandler), ""); w.Code != 401 || !w.Flushed {
+		t.Errorf("http.Flusher: %d (flushed %v)", w.Code, w.Flushed)
+	}
 }
 
 // Held: Optional with token sources. A bad token in a cookie or a

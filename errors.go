@@ -450,5 +450,8 @@ func (w *refusalWriter) FlushError() error {
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }
 
+// Flush is FlushError for handlers that assert http.Flusher.
+func (w *refusalWriter) Flush() { _ = w.FlushError() }
+
 // Unwrap gives http.ResponseController the underlying writer.
 func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
