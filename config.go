@@ -146,7 +146,10 @@ type Config struct {
 	// invalid_request. They are not listed in bearer_methods_supported,
 	// which knows only header, body and query. Nil means none.
 	TokenSources []TokenSource
-	// MaxTokenBytes caps a token's length. Zero means 16 KiB.
+	// MaxTokenBytes caps a token's length. Zero means 64 KiB, which admits the
+	// largest tokens real servers issue (group-laden Entra ID and Keycloak
+	// tokens pass 16 KiB); a longer one is refused before it is parsed or
+	// hashed.
 	MaxTokenBytes int
 
 	// HTTPClient makes every outbound request. Nil means http.DefaultClient.

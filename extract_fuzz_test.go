@@ -162,7 +162,7 @@ func FuzzAuthenticate(f *testing.F) {
 			case want != "":
 			case valid[tok]:
 				want = "ok"
-			case len(tok) > 16<<10:
+			case len(tok) > 64<<10:
 				want = "invalid_token"
 			case !b64TokenRE.MatchString(tok):
 				want = "400"

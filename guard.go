@@ -32,6 +32,7 @@ type Guard struct {
 	now                 func() time.Time
 	leeway              time.Duration
 	maxTokenBytes       int
+	maxKeysPerToken     int
 	algs                map[string]bool
 	realm               string
 	resource            string
@@ -46,8 +47,8 @@ type Guard struct {
 	metadataDoc         atomic.Pointer[renderedDoc] // this resource's RFC 9728 document, for MetadataHandler
 	hasMetadata         bool                        // there is a document to serve
 	scopes              scopeRegistry               // scopes the routes require, for scopes_supported
-	tokens              *cache.LRU[*verifiedToken]  // nil when off
-	dynamic             *dynamicIssuers             // nil without issuer patterns
+	cache               *tokenCaches
+	dynamic             *dynamicIssuers // nil without issuer patterns
 	dc                  *discovery.Client
 	// startup is set on a Guard New returned before its servers could be
 	// reached (Config.RetryStartup): until it holds a ready Guard, requests
@@ -74,7 +75,7 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 func newGuard(ctx context.Context, cfg Config) (*Guard, error) {
 	g := &Guard{cfg: cfg, now: cfg.Now, issuers: make(map[string]*issuer)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
-	g.tokens = newTokenCache(cfg.TokenCacheSize, g.now)
+	g.cache = newTokenCaches(cfg.TokenCacheSize)
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -86,7 +87,11 @@ func newGuard(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	g.maxTokenBytes = cfg.MaxTokenBytes
 	if g.maxTokenBytes <= 0 {
-		g.maxTokenBytes = 16 << 10
+		g.maxTokenBytes = 64 << 10
+	}
+	g.maxKeysPerToken = cfg.MaxKeysPerToken
+	if g.maxKeysPerToken <= 0 {
+		g.maxKeysPerToken = 2
 	}
 	g.retryAfter = cfg.UnknownKeyCooldown
 	if g.retryAfter <= 0 {
@@ -278,7 +283,6 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 			MaxStaleness:       g.cfg.MaxKeyStaleness,
 			InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
 			Now:                g.cfg.Now,
-			OnRefresh:          func(keys []jwks.Key) { g.forgetRemovedKeys(iss, keys) },
 			OnError:            g.keySetLogger(id),
 		})
 		if err != nil {

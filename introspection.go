@@ -436,10 +436,10 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 
 // introspect judges an opaque (or, by policy, JWT) token at in's issuer,
 // through the cache; hash is tokenKey(token).
-func (g *Guard) introspect(ctx context.Context, in *introspector, token, hash string) (*Principal, *Error) {
+func (g *Guard) introspect(ctx context.Context, in *introspector, token string) (*Principal, *Error) {
 	// The issuer is part of the key: an answer one issuer gave is never
 	// taken for another's.
-	key := hash + in.issuer
+	key := tokenKey(token) + in.issuer
 	if c, ok := in.shared.cache.Get(ctx, key); ok {
 		return in.judge(c)
 	}
@@ -546,7 +546,7 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		IssuedAt: res.IssuedAt,
 		TokenID:  res.TokenID,
 		Kind:     KindOpaque,
-		claims:   res.Raw,
+		claims:   string(res.Raw),
 		guard:    g,
 	}
 	if e := in.owner.applyShape(p, res.Raw, false); e != nil {

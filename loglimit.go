@@ -27,6 +27,23 @@ const (
 	maxLogKeys = 128
 )
 
+// warnOnce logs cause at Warn, at most once per key per interval.
+func (g *Guard) warnOnce(key string, cause error) {
+	l := g.cfg.Logger
+	if l == nil {
+		return
+	}
+	ok, suppressed := g.warnings.allow(key, g.now())
+	if !ok {
+		return
+	}
+	attrs := []any{"error", cause}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed", suppressed)
+	}
+	l.Warn("tokenguard: configuration of the authorization server", attrs...)
+}
+
 // allow reports whether a record with key may be written at now, and how
 // many records with it were left out since the last one written.
 func (l *logLimiter) allow(key string, now time.Time) (bool, int) {

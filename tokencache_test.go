@@ -16,15 +16,19 @@ func TestVerifiedTokenCache(t *testing.T) {
 	g := newGuard(t, as, tokenguard.Config{Now: clk.Now, Leeway: -1, UnknownKeyCooldown: time.Millisecond})
 
 	// A handler that scribbles on its Principal does not change the next
-	// request's, which comes from the cache.
+	// request's, which comes from the cache. The lists are shared with
+	// the cache (a hit copies none), read-only, but an append cannot reach
+	// into them: their capacity is clipped.
 	scribble := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := tokenguard.PrincipalFrom(r.Context())
-		if p.Subject != "alice" || strings.Join(p.Scopes, " ") != "a b" || len(p.Audience) != 1 || p.Audience[0] != as.Resource() {
+		if p.Subject != "alice" || strings.Join(p.Scopes, " ") != "a b" || len(p.Audience) != 1 || p.Audience[0] != as.Resource() || len(p.Roles) != 0 {
 			w.WriteHeader(http.StatusConflict)
 			return
 		}
-		// Scribbling on the lists too: they are the request's own.
-		p.Subject, p.Scopes[0], p.Audience[0] = "mallory", "admin", "elsewhere"
+		p.Subject = "mallory"
+		p.Audience = append(p.Audience, "elsewhere")
+		p.Scopes = append(p.Scopes, "admin")
+		p.Roles = append(p.Roles, "root")
 		w.WriteHeader(http.StatusOK)
 	}))
 	tok := as.Mint(oauthtest.Claims{"sub": "alice", "scope": "a b", "exp": clk.Now().Add(2 * time.Second).Unix()})

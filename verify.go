@@ -3,6 +3,7 @@ package tokenguard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 
@@ -48,13 +49,9 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		if e != nil {
 			return nil, e
 		}
-		return g.introspect(ctx, iss.intro, token, tokenKey(token))
+		return g.introspect(ctx, iss.intro, token)
 	}
-	var key string // SHA-256 of the token, when a cache needs it
-	if g.tokens != nil || g.introspection != nil {
-		key = tokenKey(token)
-	}
-	p, by, e := g.verifiedJWT(ctx, token, key)
+	p, by, e := g.verifiedJWT(ctx, token)
 	if e != nil {
 		if e.introspectable && g.introspection != nil && g.cfg.Introspection.JWTs == IntrospectJWTUnknownIssuer {
 			at := e.introspectAt
@@ -75,7 +72,7 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 				}
 			}
 			if at.intro != nil {
-				return g.introspect(ctx, at.intro, token, key)
+				return g.introspect(ctx, at.intro, token)
 			}
 		}
 		return nil, e
@@ -84,7 +81,7 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		// Local checks passed; the issuer that signed it has the last word
 		// (revocation). by is the issuer that verified the token, even if
 		// a pattern issuer has left the LRU since.
-		ip, e := g.introspect(ctx, by.intro, token, key)
+		ip, e := g.introspect(ctx, by.intro, token)
 		if e != nil {
 			return nil, e
 		}
@@ -99,31 +96,32 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 
 // verifyJWT applies RFC 8725 and RFC 9068: the header first, then the
 // issuer and its key, the signature, and only then the claims.
-// It also returns the issuer and the thumbprint of the key that verified
-// the signature.
-func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, voucher, *Error) {
+// It also returns the issuer and the key that verified the signature, and
+// for a refusal that holds as long as the issuer's key set does (a
+// signature that verifies with none of its keys), the set's generation.
+func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, voucher, uint64, *Error) {
 	var t jwt.Token // on the stack: Decode does not keep it
 	if err := t.Decode(token); err != nil {
 		e := errInvalidToken("malformed token", err)
 		e.introspectable = true
-		return nil, voucher{}, e
+		return nil, voucher{}, 0, e
 	}
 	h := &t.Header
 	if !ijws.Supported(h.Alg) {
 		// Refused before anything else, so alg none or HMAC costs nothing.
-		return nil, voucher{}, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list"))
+		return nil, voucher{}, 0, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list"))
 	}
 	if h.HasCrit {
 		// No extension is understood here, so any critical one is unknown.
-		return nil, voucher{}, errInvalidToken("unsupported critical header", errors.New("crit "+quote(strings.Join(h.Crit, ","))))
+		return nil, voucher{}, 0, errInvalidToken("unsupported critical header", errors.New("crit "+quote(strings.Join(h.Crit, ","))))
 	}
 	if !g.typeAllowed(h.Typ) {
-		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("typ "+quote(h.Typ)))
+		return nil, voucher{}, 0, errInvalidToken("token type not accepted", errors.New("typ "+quote(h.Typ)))
 	}
 	if t.Claims.Confirmation && !g.cfg.InsecureIgnoreTokenBinding {
 		// Refused before any key is looked up: without a proof of
 		// possession a bound token proves nothing about who sends it.
-		return nil, voucher{}, errInvalidToken("token requires proof of possession", errors.New("cnf claim present (a DPoP or certificate-bound token) and proof of possession is not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens"))
+		return nil, voucher{}, 0, errInvalidToken("token requires proof of possession", errors.New("cnf claim present (a DPoP or certificate-bound token) and proof of possession is not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens"))
 	}
 	// jku, x5u, x5c and jwk headers are never read: keys come only from the
 	// trusted issuer's JWKS.
@@ -132,7 +130,7 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 	if !ok && g.dynamic != nil {
 		var e *Error
 		if iss, e = g.lookupDynamic(ctx, c.Issuer); e != nil {
-			return nil, voucher{}, e
+			return nil, voucher{}, 0, e
 		}
 		ok = iss != nil
 	}
@@ -141,54 +139,62 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		// the audience check usually catches it, this does without one.
 		// Only an issuer whose access tokens look like ID tokens (Dex,
 		// Keycloak <= 24) opts out, and only with its audience checked.
-		return nil, voucher{}, errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
+		return nil, voucher{}, 0, errInvalidToken("token type not accepted", errors.New("ID token (nonce/at_hash/c_hash) presented as an access token"))
 	}
 	if !ok {
 		// Never introspected: no server is asked about a token it did not
 		// issue, and the token's iss is all that says who did.
-		return nil, voucher{}, errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer"))
+		return nil, voucher{}, 0, errInvalidToken("untrusted issuer", errors.New("iss "+quote(c.Issuer)+" is not a trusted issuer"))
 	}
 	if iss.keys == nil {
 		e := errInvalidToken("untrusted issuer", errors.New("issuer "+quote(c.Issuer)+" publishes no key set"))
 		e.introspectable, e.introspectAt = true, iss
-		return nil, voucher{}, e
+		return nil, voucher{}, 0, e
 	}
 	if !iss.algs[h.Alg] {
-		return nil, voucher{}, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list of "+quote(iss.id)))
+		return nil, voucher{}, 0, errInvalidToken("signature algorithm not allowed", errors.New("alg "+quote(h.Alg)+" is not in the allow-list of "+quote(iss.id)))
 	}
 	keys, err := iss.keys.Lookup(ctx, h.Kid, h.Alg)
 	if err != nil {
 		if errors.Is(err, jwks.ErrUnknownKey) {
-			return nil, voucher{}, errInvalidToken("unknown signing key", err)
+			return nil, voucher{}, 0, errInvalidToken("unknown signing key", err)
 		}
 		// Retry-After says when the keys will next be fetched, so a
 		// client that waits that long meets a new attempt.
-		return nil, voucher{}, errUnavailable(iss.keys.RetryIn(g.now()), err)
+		return nil, voucher{}, 0, errUnavailable(iss.keys.RetryIn(g.now()), err)
+	}
+	if len(keys) > g.maxKeysPerToken {
+		// Trying them all would make every forged token cost that many
+		// signature checks. Servers that omit kid publish one key.
+		cause := fmt.Errorf("%d keys of issuer %s fit kid %s and alg %s, more than the %d a token may be checked against (Config.MaxKeysPerToken): the server should name its keys with kid", len(keys), quote(iss.id), quote(h.Kid), quote(h.Alg), g.maxKeysPerToken)
+		g.warnOnce("keys-per-token "+iss.id, cause)
+		return nil, voucher{iss: iss}, iss.keys.Generation(), errInvalidToken("unknown signing key", cause)
 	}
 	var signer *jwks.Key
+	signingInput := []byte(t.SigningInput)
 	for i := range keys {
-		if ijws.Verify(h.Alg, keys[i].Public, readOnlyBytes(t.SigningInput), t.Signature) == nil {
+		if ijws.Verify(h.Alg, keys[i].Public, signingInput, t.Signature) == nil {
 			signer = &keys[i]
 			break
 		}
 	}
 	if signer == nil {
-		return nil, voucher{}, errInvalidToken("invalid signature", errors.New("signature does not verify with kid "+quote(h.Kid)))
+		return nil, voucher{iss: iss}, iss.keys.Generation(), errInvalidToken("invalid signature", errors.New("signature does not verify with kid "+quote(h.Kid)))
 	}
 
 	now := g.now()
 	if !c.HasExpiry {
-		return nil, voucher{}, errInvalidToken("token has no expiry", errors.New("exp claim missing"))
+		return nil, voucher{iss: iss}, 0, errInvalidToken("token has no expiry", errors.New("exp claim missing"))
 	}
 	leeway := iss.leeway
 	if !now.Before(c.Expiry.Add(leeway)) {
-		return nil, voucher{}, errInvalidToken("token expired", errors.New("exp "+c.Expiry.UTC().String()))
+		return nil, voucher{iss: iss}, 0, errInvalidToken("token expired", errors.New("exp "+c.Expiry.UTC().String()))
 	}
 	if !c.NotBefore.IsZero() && now.Add(leeway).Before(c.NotBefore) {
-		return nil, voucher{}, errInvalidToken("token not yet valid", errors.New("nbf "+c.NotBefore.UTC().String()))
+		return nil, voucher{}, 0, errInvalidToken("token not yet valid", errors.New("nbf "+c.NotBefore.UTC().String()))
 	}
 	if !c.IssuedAt.IsZero() && now.Add(leeway).Before(c.IssuedAt) {
-		return nil, voucher{}, errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
+		return nil, voucher{}, 0, errInvalidToken("token issued in the future", errors.New("iat "+c.IssuedAt.UTC().String()))
 	}
 	p := &Principal{
 		Subject:  c.Subject,
@@ -200,16 +206,16 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		IssuedAt: c.IssuedAt,
 		TokenID:  c.ID,
 		Kind:     KindJWT,
-		claims:   t.Payload,
+		claims:   t.PayloadText,
 		guard:    g,
 	}
 	if e := iss.applyShape(p, t.Payload, true); e != nil {
-		return nil, voucher{}, e
+		return nil, voucher{}, 0, e
 	}
 	if !iss.acceptsAudience(p.Audience) {
-		return nil, voucher{}, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(p.Audience, ","))+" lacks "+quote(strings.Join(iss.audiences, " or "))))
+		return nil, voucher{iss: iss}, 0, errInvalidToken("token not meant for this resource", errors.New("aud "+quote(strings.Join(p.Audience, ","))+" lacks "+quote(strings.Join(iss.audiences, " or "))))
 	}
-	return p, voucher{iss, signer.Thumbprint}, nil
+	return p, voucher{iss: iss, key: signer.Life()}, 0, nil
 }
 
 // validateClaims runs the user's hook on a token that passed every

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
@@ -31,7 +32,28 @@ type Key struct {
 	// Thumbprint identifies the key material across refreshes: SHA-256 of
 	// its PKIX encoding (raw bytes, not for display).
 	Thumbprint string
+
+	// life is shared by every copy of this key in every snapshot of its
+	// Set for as long as the Set holds a key with this Thumbprint.
+	life *KeyLife
 }
+
+// KeyLife says whether a key is still in its Set. One KeyLife serves every
+// copy of the key across the Set's refreshes, so a cache of what the key
+// verified can keep a pointer to it and ask on every hit (one atomic
+// load) instead of being purged at every refresh.
+type KeyLife struct{ gone atomic.Bool }
+
+// Live reports whether the key is still in its Set: false from the
+// refresh that drops it (its Thumbprint is no longer published) on. A nil
+// KeyLife (a key from Parse) is always live.
+func (l *KeyLife) Live() bool { return l == nil || !l.gone.Load() }
+
+// Life returns the key's KeyLife; nil for a key from Parse.
+func (k Key) Life() *KeyLife { return k.life }
+
+// Live reports whether the key is still in its Set (see KeyLife).
+func (k Key) Live() bool { return k.life.Live() }
 
 // Skipped describes a JWK that was left out of the set and why. Skipping is
 // normal (an encryption key, an unknown key type) and never fails a refresh.
@@ -59,14 +81,19 @@ type lookup struct{ kid, alg string }
 // keys of small order, off the curve or not canonically encoded, and an alg
 // this library does not verify. At most maxKeys entries are accepted.
 func Parse(doc []byte, maxKeys int) (keys []Key, skipped []Skipped, err error) {
-	p, err := parse(doc, maxKeys)
+	p, err := parse(doc, maxKeys, nil)
 	if err != nil {
 		return nil, nil, err
+	}
+	for i := range p.keys {
+		p.keys[i].life = nil
 	}
 	return p.keys, p.skipped, nil
 }
 
-func parse(doc []byte, maxKeys int) (*parsed, error) {
+// parse reads doc; a key whose thumbprint is in prev keeps that life, so
+// that what was verified by it stays valid across the refresh.
+func parse(doc []byte, maxKeys int, prev map[string]*KeyLife) (*parsed, error) {
 	// One JSON object with nothing after it (Unmarshal refuses trailing
 	// data), whose member names are all distinct under case folding:
 	// encoding/json would match "KEYS" for keys and keep the last of two,
@@ -97,6 +124,13 @@ func parse(doc []byte, maxKeys int) (*parsed, error) {
 		if reason != "" {
 			p.skipped = append(p.skipped, Skipped{Index: i, ID: k.ID, Reason: reason})
 			continue
+		}
+		if k.life = prev[k.Thumbprint]; k.life == nil {
+			k.life = new(KeyLife)
+			if prev == nil {
+				prev = make(map[string]*KeyLife)
+			}
+			prev[k.Thumbprint] = k.life // a duplicate key shares it too
 		}
 		p.keys = append(p.keys, k)
 		for _, alg := range ijws.Algorithms {

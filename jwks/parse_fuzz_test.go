@@ -219,7 +219,7 @@ func checkKey(t *testing.T, k Key, small []smallOrderKey, fail func(string, ...a
 // checkIndex checks the lookup index against the keys Parse returned.
 func checkIndex(t *testing.T, doc []byte, maxKeys int, keys []Key) {
 	t.Helper()
-	p, err := parse(doc, maxKeys)
+	p, err := parse(doc, maxKeys, nil)
 	if err != nil {
 		t.Fatalf("parse fails where Parse did not: %v", err)
 	}

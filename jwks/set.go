@@ -108,7 +108,8 @@ type Set struct {
 	opts   Options
 	static bool // NewStatic: never fetched, never stale
 
-	cur atomic.Pointer[snapshot]
+	cur        atomic.Pointer[snapshot]
+	generation atomic.Uint64 // of the last snapshot stored
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -127,7 +128,8 @@ type Set struct {
 
 type snapshot struct {
 	*parsed
-	fetchedAt time.Time
+	fetchedAt  time.Time
+	generation uint64
 }
 
 type flight struct {
@@ -173,7 +175,7 @@ func NewStatic(doc []byte, opts Options) (*Set, error) {
 	if int64(len(doc)) > opts.MaxBytes {
 		return nil, fmt.Errorf("jwks: static key set is %d bytes, more than %d", len(doc), opts.MaxBytes)
 	}
-	p, err := parse(doc, opts.MaxKeys)
+	p, err := parse(doc, opts.MaxKeys, nil)
 	if err != nil {
 		return nil, fmt.Errorf("jwks: static key set: %w", err)
 	}
@@ -187,8 +189,19 @@ func NewStatic(doc []byte, opts Options) (*Set, error) {
 	}
 	s := &Set{opts: opts, static: true, wake: make(chan time.Duration, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.cur.Store(&snapshot{parsed: p, fetchedAt: opts.Now()})
+	s.cur.Store(&snapshot{parsed: p, fetchedAt: opts.Now(), generation: s.generation.Add(1)})
 	return s, nil
+}
+
+// Generation counts the key sets this Set has held: it changes with every
+// successful refresh (even one that changed nothing) and is 0 before the
+// first. A refusal that depends on the keys (a signature that does not
+// verify) may be remembered for as long as the generation is the same.
+func (s *Set) Generation() uint64 {
+	if c := s.cur.Load(); c != nil {
+		return c.generation
+	}
+	return 0
 }
 
 // URL returns the key set's URL ("" for a static set).
@@ -442,7 +455,15 @@ func (s *Set) fetch() (time.Duration, error) {
 		}
 		return next, fmt.Errorf("jwks: %w", err)
 	}
-	p, err := parse(resp.Body, s.opts.MaxKeys)
+	old := s.cur.Load()
+	var prev map[string]*KeyLife
+	if old != nil {
+		prev = make(map[string]*KeyLife, len(old.keys))
+		for _, k := range old.keys {
+			prev[k.Thumbprint] = k.life
+		}
+	}
+	p, err := parse(resp.Body, s.opts.MaxKeys, prev)
 	if err != nil {
 		return s.opts.MinRefreshInterval, fmt.Errorf("jwks: %s: %w", s.url, err)
 	}
@@ -459,7 +480,20 @@ func (s *Set) fetch() (time.Duration, error) {
 	}
 	// A refresh replaces the set: a key the server stopped publishing must
 	// stop verifying tokens now, not live on in a merge.
-	s.cur.Store(&snapshot{parsed: p, fetchedAt: s.opts.Now()})
+	s.cur.Store(&snapshot{parsed: p, fetchedAt: s.opts.Now(), generation: s.generation.Add(1)})
+	if old != nil {
+		// After the store: a caller that finds a key live either saw the
+		// old set before this or sees a key of the new one.
+		kept := make(map[*KeyLife]bool, len(p.keys))
+		for _, k := range p.keys {
+			kept[k.life] = true
+		}
+		for _, k := range old.keys {
+			if !kept[k.life] {
+				k.life.gone.Store(true)
+			}
+		}
+	}
 	if s.opts.OnRefresh != nil {
 		s.opts.OnRefresh(append([]Key(nil), p.keys...))
 	}

@@ -50,9 +50,14 @@ type Claims struct {
 
 // Token is a parsed, unverified JWS.
 type Token struct {
-	Header  Header
-	Claims  Claims
-	Payload []byte // the decoded claims JSON
+	Header Header
+	Claims Claims
+	// Payload is the decoded claims JSON, in a buffer that lives as long
+	// as the Token; PayloadText is the same JSON as a string, of which
+	// every claim string read is a substring (or, with escapes, a copy),
+	// so a caller that keeps claims keeps PayloadText and nothing else.
+	Payload     []byte
+	PayloadText string
 	// SigningInput is "header.payload" as sent; the signature covers it.
 	SigningInput string
 	Signature    []byte
@@ -92,11 +97,11 @@ func Parse(s string) (*Token, error) {
 // Decode is Parse into t, for a caller that keeps the Token on its stack.
 // On error t holds nothing of use.
 //
-// The three parts are decoded into one buffer, which is never written
-// after, so the strings read from the header and claims are views of it
-// rather than copies: a token costs one allocation for its bytes, whatever
-// the number of members read. They keep the whole buffer (a few hundred
-// bytes) alive as long as any of them is.
+// The three parts are decoded into one buffer; the payload is copied once
+// more, into PayloadText, whose substrings the claim strings are: a token
+// costs two allocations for its bytes, whatever the number of members
+// read, and what a caller keeps of the claims keeps the payload alive,
+// never the header or the signature. Header strings are copies.
 func (t *Token) Decode(s string) error {
 	*t = Token{}
 	h, rest, ok := strings.Cut(s, ".")
@@ -123,6 +128,7 @@ func (t *Token) Decode(s string) error {
 	if t.Payload, err = decodeInto(buf, p); err != nil {
 		return fmt.Errorf("%w: payload: %w", ErrMalformed, err)
 	}
+	t.PayloadText = string(t.Payload)
 	buf = buf[len(t.Payload):]
 	if t.Signature, err = decodeInto(buf, sig); err != nil {
 		return fmt.Errorf("%w: signature: %w", ErrMalformed, err)
@@ -143,7 +149,7 @@ func (t *Token) parseHeader(b []byte) error {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
 	h := &t.Header
-	alg, err := stringMember(b, m[hAlg], "alg", true)
+	alg, err := stringMember(b, "", m[hAlg], "alg", true)
 	if err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
@@ -151,15 +157,15 @@ func (t *Token) parseHeader(b []byte) error {
 		return fmt.Errorf("%w: header has no alg", ErrMalformed)
 	}
 	h.Alg = alg
-	if h.Kid, err = stringMember(b, m[hKid], "kid", false); err != nil {
+	if h.Kid, err = stringMember(b, "", m[hKid], "kid", false); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
-	if h.Typ, err = stringMember(b, m[hTyp], "typ", true); err != nil {
+	if h.Typ, err = stringMember(b, "", m[hTyp], "typ", true); err != nil {
 		return fmt.Errorf("%w: header: %w", ErrMalformed, err)
 	}
 	if m[hCrit].present() {
 		h.HasCrit = true
-		if h.Crit, err = listMember(b, m[hCrit], listOnly); err != nil {
+		if h.Crit, err = listMember(b, "", m[hCrit], listOnly); err != nil {
 			if errors.Is(err, errBadUnicode) {
 				return fmt.Errorf("%w: header crit: %w", ErrMalformed, err)
 			}
@@ -170,7 +176,7 @@ func (t *Token) parseHeader(b []byte) error {
 }
 
 func (t *Token) parseClaims() error {
-	b := t.Payload
+	b, src := t.Payload, t.PayloadText
 	var m [nClaimMembers]span
 	if err := scanObject(b, claimsObject, m[:]); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
@@ -179,28 +185,28 @@ func (t *Token) parseClaims() error {
 	var err error
 	// One call each rather than a loop over pointers to the fields, which
 	// would move the Token to the heap.
-	if cl.Issuer, err = stringMember(b, m[cIss], "iss", false); err != nil {
+	if cl.Issuer, err = stringMember(b, src, m[cIss], "iss", false); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
-	if cl.Subject, err = stringMember(b, m[cSub], "sub", false); err != nil {
+	if cl.Subject, err = stringMember(b, src, m[cSub], "sub", false); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
-	if cl.ClientID, err = stringMember(b, m[cClientID], "client_id", false); err != nil {
+	if cl.ClientID, err = stringMember(b, src, m[cClientID], "client_id", false); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
-	if cl.ID, err = stringMember(b, m[cJti], "jti", false); err != nil {
+	if cl.ID, err = stringMember(b, src, m[cJti], "jti", false); err != nil {
 		return fmt.Errorf("%w: claims: %w", ErrMalformed, err)
 	}
 	// Present, even as null: only OpenID Connect ID tokens have these.
 	cl.IDTokenMarkers = m[cNonce].present() || m[cAtHash].present() || m[cCHash].present()
 	cl.Confirmation = m[cCnf].present() && string(b[m[cCnf].start:m[cCnf].end]) != "null"
-	if cl.Audience, err = listMember(b, m[cAud], stringIsOne); err != nil {
+	if cl.Audience, err = listMember(b, src, m[cAud], stringIsOne); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}
-	if cl.Scope, err = listMember(b, m[cScope], stringIsSplit); err != nil {
+	if cl.Scope, err = listMember(b, src, m[cScope], stringIsSplit); err != nil {
 		return fmt.Errorf("%w: scope: %w", ErrMalformed, err)
 	}
-	if cl.Scp, err = listMember(b, m[cScp], stringIsSplit); err != nil {
+	if cl.Scp, err = listMember(b, src, m[cScp], stringIsSplit); err != nil {
 		return fmt.Errorf("%w: scp: %w", ErrMalformed, err)
 	}
 	if cl.Expiry, cl.HasExpiry, err = dateMember(b, m[cExp]); err != nil {

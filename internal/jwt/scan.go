@@ -44,7 +44,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // maxDepth bounds the nesting of arrays and objects, the top-level object
@@ -517,15 +516,19 @@ func unescapeByte(c byte) byte {
 
 // The second pass: decoding the values scanObject found. b is the object's
 // text, which scanObject accepted, so the grammar needs no checking here.
-// b is never written once decoded (see Token.Decode), so the strings read
-// from it are views of its bytes (view), not copies.
+// The readers below take the JSON twice: as b, the bytes they scan, and
+// as src, the same bytes as one string (or "" when there is none), so
+// that a value without escapes is a substring of src: a token costs one
+// copy of its payload, however many members are read, and no unsafe
+// aliasing of a buffer that could be written.
 
-// view is b as a string sharing its bytes; b must never be written after.
-func view(b []byte) string {
-	if len(b) == 0 {
-		return ""
+// substr returns b[start:end] as a string: a substring of src when there
+// is one, a copy otherwise.
+func substr(b []byte, src string, start, end int) string {
+	if src != "" {
+		return src[start:end]
 	}
-	return unsafe.String(&b[0], len(b))
+	return string(b[start:end])
 }
 
 // stringEnd returns the offset just past the string that starts at b[i]
@@ -547,7 +550,7 @@ func stringEnd(b []byte, i int) (int, bool) {
 // invalid UTF-8 and escaped lone surrogates instead of replacing them.
 // Without escapes the result is a view of b, or a constant when known is
 // true and the value is a well-known alg or typ.
-func unquote(b []byte, start, end int, esc, known bool) (string, error) {
+func unquote(b []byte, src string, start, end int, esc, known bool) (string, error) {
 	raw := b[start+1 : end-1]
 	// Escapes are ASCII, so checking the whole raw text checks every
 	// unescaped run of it.
@@ -556,9 +559,11 @@ func unquote(b []byte, start, end int, esc, known bool) (string, error) {
 	}
 	if !esc {
 		if known {
-			return wellKnown(raw), nil
+			if w := wellKnown(raw); w != "" {
+				return w, nil
+			}
 		}
-		return view(raw), nil
+		return substr(b, src, start+1, end-1), nil
 	}
 	var sb strings.Builder
 	sb.Grow(len(raw)) // decoding never lengthens
@@ -598,8 +603,8 @@ func unquote(b []byte, start, end int, esc, known bool) (string, error) {
 	return sb.String(), nil
 }
 
-// wellKnown returns raw as a string, without allocating for the common
-// alg and typ values.
+// wellKnown returns raw as a constant string for the common alg and typ
+// values, and "" for any other.
 func wellKnown(raw []byte) string {
 	switch string(raw) {
 	case "RS256":
@@ -631,12 +636,12 @@ func wellKnown(raw []byte) string {
 	case "application/at+jwt":
 		return "application/at+jwt"
 	}
-	return view(raw)
+	return ""
 }
 
 // stringMember reads an optional string member; null counts as absent and
 // any other type is an error.
-func stringMember(b []byte, v span, name string, known bool) (string, error) {
+func stringMember(b []byte, src string, v span, name string, known bool) (string, error) {
 	if !v.present() || b[v.start] == 'n' {
 		return "", nil
 	}
@@ -644,7 +649,7 @@ func stringMember(b []byte, v span, name string, known bool) (string, error) {
 		return "", fmt.Errorf("%s is not a string", name)
 	}
 	end, esc := stringEnd(b, v.start)
-	s, err := unquote(b, v.start, end, esc, known)
+	s, err := unquote(b, src, v.start, end, esc, known)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
@@ -665,8 +670,8 @@ var errNotList = errors.New("neither a string nor a list of strings")
 // listMember reads a list of strings; absent or null is nil, a null
 // element is "" (as with encoding/json), an empty list is empty but not
 // nil. The []string is allocated once, at its final length; the elements
-// without escapes are views of b.
-func listMember(b []byte, v span, mode listMode) ([]string, error) {
+// without escapes are substrings of src.
+func listMember(b []byte, src string, v span, mode listMode) ([]string, error) {
 	if !v.present() || b[v.start] == 'n' {
 		return nil, nil
 	}
@@ -676,7 +681,7 @@ func listMember(b []byte, v span, mode listMode) ([]string, error) {
 			return nil, errNotList
 		}
 		end, esc := stringEnd(b, v.start)
-		s, err := unquote(b, v.start, end, esc, false)
+		s, err := unquote(b, src, v.start, end, esc, false)
 		if err != nil {
 			return nil, err
 		}
@@ -721,7 +726,7 @@ counted:
 		case '"':
 			end, esc := stringEnd(b, i)
 			var err error
-			if list[n], err = unquote(b, i, end, esc, false); err != nil {
+			if list[n], err = unquote(b, src, i, end, esc, false); err != nil {
 				return nil, err
 			}
 			i = end
