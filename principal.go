@@ -30,6 +30,13 @@ func (k TokenKind) String() string {
 }
 
 // Principal is the authenticated caller, as the access token describes it.
+//
+// Each request gets a Principal of its own, but its lists (Audience,
+// Scopes, Roles) are shared with every other request that sends the same
+// token, so that a token seen before costs no copy of a thousand scopes:
+// read them, append to them (their capacity is clipped, so an append
+// copies), or replace them, but never write their elements; use
+// slices.Clone to change one in place.
 type Principal struct {
 	// Subject is the sub claim: the user, or the client for machine tokens.
 	Subject string
