@@ -20,7 +20,7 @@ func TestHashStoreCapacityHolds(t *testing.T) {
 			t.Fatalf("capacity %d: holds %d", capacity, n)
 		}
 		for i := range capacity {
-			if v, ok := s.get(th(i), 2); !ok || v != i {
+			if v, _, ok := s.get(th(i), 2); !ok || v != i {
 				t.Fatalf("capacity %d: entry %d lost (%v %v)", capacity, i, v, ok)
 			}
 		}
@@ -29,7 +29,7 @@ func TestHashStoreCapacityHolds(t *testing.T) {
 		if n := s.len(); n != capacity || evicted != 1 {
 			t.Errorf("capacity %d, one more: holds %d, evicted %d", capacity, n, evicted)
 		}
-		if _, ok := s.get(th(capacity), 2); !ok {
+		if _, _, ok := s.get(th(capacity), 2); !ok {
 			t.Errorf("capacity %d: the newest entry was not kept", capacity)
 		}
 	}
@@ -49,7 +49,7 @@ func TestHashStoreSkewedShards(t *testing.T) {
 	}
 	other := tokenHash{h: 1 << 63, check: 7}
 	s.set(other, 42, 1000, 1)
-	if v, ok := s.get(other, 2); !ok || v != 42 || s.len() != 1000 {
+	if v, _, ok := s.get(other, 2); !ok || v != 42 || s.len() != 1000 {
 		t.Errorf("insert into an empty shard of a full store: %v %v, holds %d", v, ok, s.len())
 	}
 }
@@ -62,18 +62,18 @@ func TestHashStoreEviction(t *testing.T) {
 	s.set(th(1), 1, 5, 1) // expires at 5
 	s.set(th(2), 2, 1000, 1)
 	s.set(th(3), 3, 1000, 10) // full: the expired one goes
-	if _, ok := s.get(th(1), 10); ok {
+	if _, _, ok := s.get(th(1), 10); ok {
 		t.Error("the expired entry is still there")
 	}
 	for _, i := range []int{0, 2, 3} {
-		if _, ok := s.get(th(i), 10); !ok {
+		if _, _, ok := s.get(th(i), 10); !ok {
 			t.Errorf("entry %d was evicted before the expired one", i)
 		}
 	}
-	if _, ok := s.get(tokenHash{h: th(0).h, check: 99}, 10); ok {
+	if _, _, ok := s.get(tokenHash{h: th(0).h, check: 99}, 10); ok {
 		t.Error("a different check hit")
 	}
-	if _, ok := s.get(th(0), 1000); ok {
+	if _, _, ok := s.get(th(0), 1000); ok {
 		t.Error("an entry at its expiry hit")
 	}
 }
@@ -104,8 +104,17 @@ func TestHashStoreConcurrent(t *testing.T) {
 	live := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
-		if len(sh.index) != int(sh.live) {
-			t.Errorf("shard %d: index %d, live %d", i, len(sh.index), sh.live)
+		words := 0
+		for _, w := range sh.index {
+			if w != 0 {
+				words++
+				if slot := int32(uint32(w)) - 1; sh.find(sh.slot(slot, s.chunk).h, s.chunk) != slot {
+					t.Errorf("shard %d: slot %d is indexed but not found", i, slot)
+				}
+			}
+		}
+		if words != int(sh.live) {
+			t.Errorf("shard %d: index %d, live %d", i, words, sh.live)
 		}
 		live += int(sh.live)
 	}

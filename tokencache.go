@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,24 +23,54 @@ const refusalTTL = 5 * time.Minute
 // the token nor its header and signature.
 type cachedToken struct {
 	claims string
-	// lists is Subject, ClientID, TokenID and Issuer, then the audience,
-	// the scopes and the roles: one allocation, shared (read-only) by the
-	// Principals of every hit.
-	lists           []string
-	nAud, nScopes   uint32
-	expSec, iatSec  int64
-	expNsec, iatNs  int32
-	flags           uint8
-	iss             *issuer
-	key             *jwks.KeyLife // the key that verified it
-	subjectIsClient bool
+	// lists is the audience, the scopes and the roles, in one allocation
+	// shared (read-only) by the Principals of every hit, and then, when
+	// they are not found in claims as they are (escapes, a client id used
+	// as subject), Subject, ClientID and TokenID.
+	lists []string
+	// sub, cid and jti locate Subject, ClientID and TokenID in claims.
+	sub, cid, jti span32
+	// nAud is the audience's length in the low 24 bits and the flags in
+	// the top 8, so that the entry fits in 96 bytes.
+	nAud    uint32
+	nScopes uint32
+	iat     int64 // unix nanoseconds, 0 when absent
+	iss           *issuer
+	key           *jwks.KeyLife // the key that verified it
 }
 
+// span32 is a substring of cachedToken.claims; off -1 means the string is
+// in lists instead.
+type span32 struct{ off, n int32 }
+
 const (
-	audNil uint8 = 1 << iota
+	audNil uint32 = 1 << (24 + iota)
 	scopesNil
 	rolesNil
+	subjectIsClient
+
+	audMask = 1<<24 - 1
 )
+
+// locate finds s in claims, or appends it to lists. Any occurrence will
+// do: it is the same string.
+func locate(claims, s string, lists *[]string) span32 {
+	if s == "" {
+		return span32{}
+	}
+	if i := strings.Index(claims, s); i >= 0 {
+		return span32{off: int32(i), n: int32(len(s))}
+	}
+	*lists = append(*lists, s)
+	return span32{off: -1, n: int32(len(*lists) - 1)}
+}
+
+func (c *cachedToken) str(s span32) string {
+	if s.off < 0 {
+		return c.lists[s.n]
+	}
+	return c.claims[s.off : s.off+s.n]
+}
 
 // verifiedToken is what verifyJWT found besides the Principal: the
 // issuer whose key verified it, and that key.
@@ -104,20 +135,20 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *iss
 	now := g.now()
 	nowNs := now.UnixNano()
 	if g.cache.verified != nil {
-		if c, ok := g.cache.verified.get(th, nowNs); ok {
+		if c, expires, ok := g.cache.verified.get(th, nowNs); ok {
 			// An entry counts only while its key is in the set and the set
 			// could still vouch for it: past MaxKeyStaleness, or for a set
 			// closed with its pattern issuer, the token is verified again
 			// and gets that path's answer (503, or a new discovery).
 			if c.key.Live() && c.iss.keys.Usable(now) == nil {
-				return c.principal(g), c.iss, nil
+				return c.principal(g, expires), c.iss, nil
 			}
 			if !c.key.Live() {
 				g.cache.verified.remove(th, 0)
 			}
 		}
 	}
-	if r, ok := g.cache.refused.get(th, nowNs); ok && (r.gen == 0 || r.gen == r.iss.keys.Generation()) {
+	if r, _, ok := g.cache.refused.get(th, nowNs); ok && (r.gen == 0 || r.gen == r.iss.keys.Generation()) {
 		g.cache.refusals.Add(1)
 		cp := *r.e // the handler may change what it is given
 		return nil, nil, &cp
@@ -137,7 +168,9 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *iss
 	if g.cache.verified != nil {
 		// Cached until exp plus leeway; the entry is built anew, so the
 		// handler of this request, which gets p, cannot change it.
-		g.cache.verified.set(th, newCachedToken(p, by), unixNano(p.Expiry.Add(by.iss.leeway)), nowNs)
+		if c, ok := newCachedToken(p, by); ok {
+			g.cache.verified.set(th, c, unixNano(p.Expiry.Add(by.iss.leeway)), nowNs)
+		}
 		if !by.key.Live() {
 			// A refresh dropped the key after it verified this token.
 			g.cache.verified.remove(th, 0)
@@ -159,69 +192,96 @@ func remembered(e *Error) bool {
 	return false
 }
 
-func newCachedToken(p *Principal, by voucher) cachedToken {
-	lists := make([]string, 0, 4+len(p.Audience)+len(p.Scopes)+len(p.Roles))
-	lists = append(lists, p.Subject, p.ClientID, p.TokenID, p.Issuer)
+// newCachedToken returns the entry of p, or false when p cannot be kept
+// exactly (a claims document over 2 GiB, an issuer not p's).
+func newCachedToken(p *Principal, by voucher) (cachedToken, bool) {
+	if len(p.claims) > math.MaxInt32 || len(p.Audience) > audMask || p.Issuer != by.iss.id {
+		return cachedToken{}, false
+	}
+	n := len(p.Audience) + len(p.Scopes) + len(p.Roles)
+	lists := make([]string, 0, n)
 	lists = append(append(append(lists, p.Audience...), p.Scopes...), p.Roles...)
 	c := cachedToken{
-		claims:          p.claims,
-		lists:           lists,
-		nAud:            uint32(len(p.Audience)),
-		nScopes:         uint32(len(p.Scopes)),
-		expSec:          p.Expiry.Unix(),
-		expNsec:         int32(p.Expiry.Nanosecond()),
-		iss:             by.iss,
-		key:             by.key,
-		subjectIsClient: p.SubjectIsClient,
+		claims:  p.claims,
+		nAud:    uint32(len(p.Audience)),
+		nScopes: uint32(len(p.Scopes)),
+		iss:     by.iss,
+		key:     by.key,
+	}
+	c.sub = locate(c.claims, p.Subject, &lists)
+	c.cid = locate(c.claims, p.ClientID, &lists)
+	c.jti = locate(c.claims, p.TokenID, &lists)
+	c.lists = lists
+	if p.SubjectIsClient {
+		c.nAud |= subjectIsClient
 	}
 	if !p.IssuedAt.IsZero() {
-		c.iatSec, c.iatNs = p.IssuedAt.Unix(), int32(p.IssuedAt.Nanosecond())
+		if c.iat = unixNano(p.IssuedAt); c.iat == 0 || c.iat == math.MaxInt64 || c.iat == math.MinInt64 {
+			return cachedToken{}, false // not kept exactly: verified each time
+		}
 	}
 	if p.Audience == nil {
-		c.flags |= audNil
+		c.nAud |= audNil
 	}
 	if p.Scopes == nil {
-		c.flags |= scopesNil
+		c.nAud |= scopesNil
 	}
 	if p.Roles == nil {
-		c.flags |= rolesNil
+		c.nAud |= rolesNil
 	}
-	return c
+	return c, true
 }
 
-// principal builds the Principal of a hit. Its lists are the entry's,
-// capped so that an append cannot reach the next list: a hit copies
-// nothing but the Principal itself.
-func (c *cachedToken) principal(g *Guard) *Principal {
+// principal builds the Principal of a hit whose entry expires (exp plus
+// the issuer's leeway) at expires. Its lists are the entry's, capped so
+// that an append cannot reach the next list: a hit copies nothing but
+// the Principal itself.
+func (c *cachedToken) principal(g *Guard, expires int64) *Principal {
 	l := c.lists
-	a, s := 4+int(c.nAud), 4+int(c.nAud)+int(c.nScopes)
+	a := int(c.nAud & audMask)
+	s := a + int(c.nScopes)
+	r := len(l) // the roles end where the strings kept aside begin
+	for _, sp := range [3]span32{c.sub, c.cid, c.jti} {
+		if sp.off < 0 {
+			r = min(r, int(sp.n))
+		}
+	}
 	p := &Principal{
-		Subject:         l[0],
-		ClientID:        l[1],
-		TokenID:         l[2],
-		Issuer:          l[3],
-		Audience:        l[4:a:a],
+		Subject:         c.str(c.sub),
+		ClientID:        c.str(c.cid),
+		TokenID:         c.str(c.jti),
+		Issuer:          c.iss.id,
+		Audience:        l[:a:a],
 		Scopes:          l[a:s:s],
-		Roles:           l[s:len(l):len(l)],
-		SubjectIsClient: c.subjectIsClient,
-		Expiry:          time.Unix(c.expSec, int64(c.expNsec)),
+		Roles:           l[s:r:r],
+		SubjectIsClient: c.nAud&subjectIsClient != 0,
+		Expiry:          expiryOf(expires, c.iss.leeway),
 		Kind:            KindJWT,
 		claims:          c.claims,
 		guard:           g,
 	}
-	if c.iatSec != 0 || c.iatNs != 0 {
-		p.IssuedAt = time.Unix(c.iatSec, int64(c.iatNs))
+	if c.iat != 0 {
+		p.IssuedAt = time.Unix(0, c.iat)
 	}
-	if c.flags&audNil != 0 {
+	if c.nAud&audNil != 0 {
 		p.Audience = nil
 	}
-	if c.flags&scopesNil != 0 {
+	if c.nAud&scopesNil != 0 {
 		p.Scopes = nil
 	}
-	if c.flags&rolesNil != 0 {
+	if c.nAud&rolesNil != 0 {
 		p.Roles = nil
 	}
 	return p
+}
+
+// expiryOf is the exp of an entry that expires at expires (unix
+// nanoseconds, saturated by unixNano) with leeway.
+func expiryOf(expires int64, leeway time.Duration) time.Time {
+	if expires == math.MaxInt64 {
+		return time.Unix(math.MaxInt64/int64(time.Second), 0) // an exp past 2262: far enough
+	}
+	return time.Unix(0, expires-int64(leeway))
 }
 
 // TokenCacheStats reports the verified-token cache's counters.
