@@ -58,7 +58,7 @@ type hashShard[E any] struct {
 	// reads no slot unless the top bits match.
 	index  []uint64
 	chunks [][]hashSlot[E] // slots in chunks, so growing copies nothing
-	top    int32            // slots handed out so far
+	top    int32           // slots handed out so far
 	free   []int32
 	hand   int32
 	live   int32

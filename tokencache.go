@@ -35,8 +35,8 @@ type cachedToken struct {
 	nAud    uint32
 	nScopes uint32
 	iat     int64 // unix nanoseconds, 0 when absent
-	iss           *issuer
-	key           *jwks.KeyLife // the key that verified it
+	iss     *issuer
+	key     *jwks.KeyLife // the key that verified it
 }
 
 // span32 is a substring of cachedToken.claims; off -1 means the string is
