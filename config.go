@@ -95,6 +95,10 @@ type Config struct {
 	// (see IntrospectionConfig for who owns what). It is off unless a client
 	// id, bearer token or auth method is set here or in a TrustedIssuer.
 	Introspection IntrospectionConfig
+	// Fleet shares introspection answers, calls and their budget with the
+	// other replicas of a fleet through a store such as Redis (see
+	// FleetConfig). The zero value shares nothing.
+	Fleet FleetConfig
 	// RouteOpaque names the issuer an opaque token goes to, for guards in
 	// which several issuers introspect and the tokens carry no prefix to
 	// tell them apart (see IntrospectionConfig.TokenPrefixes). It returns

@@ -49,6 +49,7 @@ type Guard struct {
 	scopes              scopeRegistry               // scopes the routes require, for scopes_supported
 	cache               *tokenCaches
 	dynamic             *dynamicIssuers // nil without issuer patterns
+	fleet               *fleet          // nil without Config.Fleet
 	dc                  *discovery.Client
 	// startup is set on a Guard New returned before its servers could be
 	// reached (Config.RetryStartup): until it holds a ready Guard, requests
@@ -99,6 +100,9 @@ func newGuard(ctx context.Context, cfg Config) (*Guard, error) {
 	}
 	var err error
 	if g.algs, err = parseAlgs(cfg.Algorithms); err != nil {
+		return nil, err
+	}
+	if g.fleet, err = newFleet(cfg.Fleet); err != nil {
 		return nil, err
 	}
 	if cfg.Audience != "" && cfg.InsecureSkipAudienceCheck {

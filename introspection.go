@@ -149,6 +149,8 @@ type introspector struct {
 	issuer      string  // the issuer whose endpoint this is; answers are credited to it
 	owner       *issuer // that issuer, whose shape and audiences apply
 	client      *introspect.Client
+	endpoint    string // and clientID: whose calls a fleet's budget counts
+	clientID    string
 	shared      *introspection
 	limits      *introspectLimits
 	flights     singleflight.Group
@@ -409,6 +411,8 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 		issuer:      iss.id,
 		owner:       iss,
 		client:      client,
+		endpoint:    cfg.Endpoint,
+		clientID:    ic.ClientID,
 		shared:      g.introspection,
 		maxTTL:      ic.MaxTTL,
 		negativeTTL: ic.NegativeTTL,
@@ -439,7 +443,8 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 func (g *Guard) introspect(ctx context.Context, in *introspector, token string) (*Principal, *Error) {
 	// The issuer is part of the key: an answer one issuer gave is never
 	// taken for another's.
-	key := tokenKey(token) + in.issuer
+	hash := tokenKey(token)
+	key := hash + in.issuer
 	if c, ok := in.shared.cache.Get(ctx, key); ok {
 		return in.judge(c)
 	}
@@ -451,7 +456,7 @@ func (g *Guard) introspect(ctx context.Context, in *introspector, token string) 
 	// The flight runs on the guard's context, not the first caller's, so
 	// one caller giving up does not fail the others; each waits on its own.
 	ch := in.flights.DoChan(key, func() (any, error) {
-		return in.call(g.ctx, g, key, token)
+		return in.call(g.ctx, g, key, hash, token)
 	})
 	select {
 	case res := <-ch:
@@ -466,14 +471,20 @@ func (g *Guard) introspect(ctx context.Context, in *introspector, token string) 
 	}
 }
 
-// call makes one introspection request and caches a definite answer. Its
-// error is always an *Error.
-func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (any, error) {
+// call makes one introspection request (or, in a fleet, takes another
+// replica's answer) and caches a definite answer. Its error is always an
+// *Error.
+func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token string) (any, error) {
 	c := in.shared.cache
 	// A flight that started just after another one cached the answer must
 	// not call again.
 	if v, ok := c.Get(ctx, key); ok {
 		return v, nil
+	}
+	if g.fleet != nil {
+		if v, err, ok := g.fleetLookup(ctx, in, key, hash, token); ok {
+			return v, err
+		}
 	}
 	if sem := in.limits.sem; sem != nil {
 		if !sem.TryAcquire(1) {
@@ -486,6 +497,20 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 	if !ok {
 		return nil, errUnavailable(wait, fmt.Errorf("introspection at %s suspended after %d failures in a row; next try in %s", in.issuer, breakerThreshold, wait.Round(time.Millisecond)))
 	}
+	if g.fleet != nil {
+		v, err, done, leased := g.fleetCoalesce(ctx, in, key, hash, token)
+		if done {
+			br.done(tk, in.now(), callNeutral) // no call was made
+			return v, err
+		}
+		if leased {
+			defer g.fleetRelease(in, hash)
+		}
+		if e := g.fleetAllow(ctx, in); e != nil {
+			br.done(tk, in.now(), callNeutral)
+			return nil, e
+		}
+	}
 	in.shared.calls.Add(1)
 	res, err := in.client.Introspect(ctx, token)
 	var ue *introspect.UpstreamError
@@ -495,6 +520,9 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		// make us answer 503 at will.
 		br.done(tk, in.now(), callOK)
 		c.Set(ctx, key, &cached{}, in.negativeTTL)
+		if g.fleet != nil {
+			g.fleetKeep(ctx, in, hash, nil, "token is not active")
+		}
 		return nil, errInvalidToken("token is not active", fmt.Errorf("introspection at %s: 400 %s for this token, while the endpoint answers other requests", in.issuer, ue.ErrorCode))
 	}
 	br.done(tk, in.now(), callOutcome(err))
@@ -504,7 +532,37 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, token string) (
 		// client repeating the token does not call upstream each time.
 		c.Set(ctx, key, &cached{unavailable: true}, badRequestHold)
 	}
+	if err == nil || errors.As(err, new(*introspect.TokenError)) {
+		if g.fleet != nil {
+			reason := ""
+			if te := (*introspect.TokenError)(nil); errors.As(err, &te) {
+				reason = te.Reason
+			}
+			g.fleetKeep(ctx, in, hash, res, reason)
+		}
+	} else if retry := upstreamRetry(err); retry > 0 && g.fleet != nil {
+		g.fleetHold(in, in.now().Add(retry))
+	}
+	return in.decide(ctx, g, key, token, res, err)
+}
+
+// upstreamRetry is the hold-back a 429 or 503 with Retry-After asks for.
+func upstreamRetry(err error) time.Duration {
+	var ue *introspect.UpstreamError
+	if errors.As(err, &ue) && ue.RetryAfter > 0 && (ue.StatusCode == 429 || ue.StatusCode == 503) {
+		return min(ue.RetryAfter, maxRetryAfter)
+	}
+	return 0
+}
+
+// decide turns what the server answered (res and err of Introspect, or of
+// Judge for an answer the fleet kept) into the outcome, and caches a
+// definite one.
+func (in *introspector) decide(ctx context.Context, g *Guard, key, token string, res *introspect.Result, err error) (any, error) {
+	c := in.shared.cache
 	if err != nil {
+		var ue *introspect.UpstreamError
+		errors.As(err, &ue)
 		var te *introspect.TokenError
 		if errors.As(err, &te) {
 			// A definite "not acceptable here": cached like an inactive

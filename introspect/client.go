@@ -76,6 +76,15 @@ func (c *Client) Introspect(ctx context.Context, token string) (_ *Result, err e
 	return c.result(obj)
 }
 
+// Judge validates raw, the Raw of an earlier Result (an answer kept in a
+// store shared by a fleet), exactly as Introspect validates a fresh
+// answer, without a call: an answer kept past its exp, or one whose
+// issuer or audience is not acceptable here, is refused as it would be
+// now. Its errors are those of Introspect.
+func (c *Client) Judge(raw []byte) (*Result, error) {
+	return c.result(raw)
+}
+
 // exchange posts the request and returns the body of a 200 response, after
 // one retry with a fresh bearer token when the endpoint answers 401 to a
 // client_credentials token.
