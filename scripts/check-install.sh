@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Proves that a module outside the repository resolves the core and every
-# adapter at the version in scripts/VERSION with no replace of its own, the way
-# a user's `go get` will once the tags of RELEASING.md are pushed.
+# Proves that a module outside the repository resolves the core, every adapter
+# and the fleet store (cache/redis) at the version in scripts/VERSION with no
+# replace of its own, the way a user's `go get` will once the tags of
+# RELEASING.md are pushed.
 #
-# scripts/modproxy publishes the core and each module under adapters/ at that
-# version into a file-based module proxy (GOPROXY=file://), in the module zip
-# format: the files git tracks, nested modules left out, go.mod verbatim (its
-# replace directives included: consumers ignore them). Then, for each adapter,
-# a new module in a temporary directory imports the core and the adapter, runs
-# `go get ADAPTER@VERSION` through that proxy (which must bring in the core at
-# VERSION) and `go get CORE@VERSION`, builds, and must show both at VERSION,
-# downloaded from the proxy, with no replace and the go directive unchanged.
+# scripts/modproxy publishes the core and each module under adapters/ and
+# cache/ at that version into a file-based module proxy (GOPROXY=file://), in
+# the module zip format: the files git tracks, nested modules left out, go.mod
+# verbatim (its replace directives included: consumers ignore them). Then, for
+# each of those modules, a new module in a temporary directory imports the core
+# and the module, runs `go get MODULE@VERSION` through that proxy (which must
+# bring in the core at VERSION) and `go get CORE@VERSION`, builds, and must show
+# both at VERSION, downloaded from the proxy, with no replace and the go
+# directive unchanged.
 #
 # Third-party modules come from the machine's module cache, served as a second
 # file proxy, so no network is needed once it is warm, and otherwise from the
 # usual GOPROXY. They are verified against the go.sum lines of the core and the
-# adapter, so no checksum database is needed either; the repository's own
+# module, so no checksum database is needed either; the repository's own
 # modules are in none before the release (GONOSUMDB). A temporary GOMODCACHE
 # keeps a copy of the repository's modules from an earlier run from being
 # reused, and leaves the machine's module cache untouched.
@@ -46,9 +48,10 @@ fail() {
   exit 1
 }
 
-# The modules users import: the core and every adapter.
+# The modules users import: the core, every adapter, and the shared stores of
+# cache/ (cache/redis).
 dirs=(.)
-for gomod in adapters/*/go.mod; do
+for gomod in adapters/*/go.mod cache/*/go.mod; do
   dirs+=("$(dirname "$gomod")")
 done
 mods=()
@@ -65,13 +68,13 @@ proxy=$tmp/proxy
 (cd scripts/modproxy && GOWORK=off go run . -out "$proxy" -version "$version" ${rev:+-rev "$rev"} "${dirs[@]/#/$root/}") \
   > "$tmp/modproxy.log" 2>&1 || { cat "$tmp/modproxy.log" >&2; fail "scripts/modproxy could not write the module proxy (see above)"; }
 
-# 2. For each adapter, a module outside the repository, as a user writes one:
-# it imports the core and the adapter and uses an exported name of each (chi's
-# adapter has none: it is documentation and tests). One module per adapter, as
-# users pick one: a module importing several selects versions that none of the
-# repository's modules builds with (echo/v5 requires a newer golang.org/x/net
-# than the echo adapter's), which only the network has.
-declare -A uses=([adapters/gin]=New [adapters/echo]=New [adapters/echo5]=New [adapters/mcp]=Middleware)
+# 2. For each adapter and store, a module outside the repository, as a user
+# writes one: it imports the core and the module and uses an exported name of
+# each (chi's adapter has none: it is documentation and tests). One module per
+# adapter or store, as users pick one: a module importing several selects
+# versions that none of the repository's modules builds with (echo/v5 requires
+# a newer golang.org/x/net than the echo adapter's), which only the network has.
+declare -A uses=([adapters/gin]=New [adapters/echo]=New [adapters/echo5]=New [adapters/mcp]=Middleware [cache/redis]=New)
 gomodcache=$(go env GOMODCACHE)
 fallback=$(go env GOPROXY)
 export GOWORK=off GOFLAGS=-modcacherw GOMODCACHE="$tmp/modcache"
@@ -86,7 +89,7 @@ for i in "${!dirs[@]}"; do
   cd "$out"
   name=${uses[$dir]:-}
   {
-    echo "// Written by scripts/check-install.sh: the core and one adapter, imported as a user would."
+    echo "// Written by scripts/check-install.sh: the core and one of its modules, imported as a user would."
     echo "package main"
     echo
     echo "import ("
@@ -103,17 +106,17 @@ for i in "${!dirs[@]}"; do
   # The oldest Go release the modules support (the core's go directive, which
   # scripts/test.sh holds every module to): go get must not need a newer one.
   go mod edit -go="$godirective"
-  # Third-party hashes as the core and the adapter recorded them, so that no
+  # Third-party hashes as the core and the module recorded them, so that no
   # checksum database is needed; the repository's own modules are not in it.
   cat "$root/go.sum" "$root/$dir/go.sum" | sort -u > go.sum
 
-  # The command of RELEASING.md: the adapter alone must bring in the core at
+  # The command of RELEASING.md: the module alone must bring in the core at
   # the version.
   go get "$mod@$version" > get.log 2>&1 || { cat get.log >&2; fail "go get $mod@$version did not resolve"; }
   got=$(go list -m -f '{{.Version}}' "$core" 2>&1) || { echo "$got" >&2; fail "$mod@$version requires a $core that does not resolve"; }
   [ "$got" = "$version" ] || fail "go get $mod@$version resolved $core at $got, want $version"
-  # The user's code imports the core too, so it is theirs to get (an adapter
-  # whose package does not import the core, as chi's, leaves its go.mod
+  # The user's code imports the core too, so it is theirs to get (a module
+  # whose package does not import the core, as chi's adapter, leaves its go.mod
   # checksum out of go.sum).
   go get "$core@$version" > get.log 2>&1 || { cat get.log >&2; fail "go get $core@$version did not resolve"; }
   # -trimpath: the module cache is new on every run, and without it every
@@ -121,7 +124,7 @@ for i in "${!dirs[@]}"; do
   # build cache.
   go build -trimpath -o /dev/null . > build.log 2>&1 || { cat build.log >&2; fail "a module importing $core and $mod at $version does not build"; }
 
-  # 3. The core and the adapter at the version, downloaded from the proxy, and
+  # 3. The core and the module at the version, downloaded from the proxy, and
   # no replace.
   if grep -qE '^[[:space:]]*replace([[:space:]]|\()' go.mod; then
     fail "the outside go.mod for $mod has a replace"
@@ -143,5 +146,5 @@ for i in "${!dirs[@]}"; do
   done
 done
 
-adapters=("${mods[@]:1}")
-echo "check-install: modules outside the repository resolve $core and its ${#adapters[@]} adapters (${adapters[*]#"$core/"}) at $version, from ${rev:-the working tree}, with no replace, and build ($((SECONDS - start))s)"
+children=("${mods[@]:1}")
+echo "check-install: modules outside the repository resolve $core and its ${#children[@]} modules (${children[*]#"$core/"}) at $version, from ${rev:-the working tree}, with no replace, and build ($((SECONDS - start))s)"
