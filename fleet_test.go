@@ -246,12 +246,18 @@ func TestAttackFleetStoreWithoutTheKey(t *testing.T) {
 	if len(keys) != 1 {
 		t.Fatalf("store has %d answers", len(keys))
 	}
-	// 1. Altered: "read" becomes "admin" in the stored answer.
+	// 1. Altered: the entry is encrypted, so the store cannot find "read"
+	// to make it "admin"; a counter-mode ciphertext can be altered where
+	// its plain text is guessed, which the authentication tag catches.
 	store.mu.Lock()
 	v := store.vals[keys[0]]
-	altered := bytes.Replace(v.v, []byte(`"read"`), []byte(`"admin"`), 1)
-	if bytes.Equal(altered, v.v) {
-		t.Fatal("the entry holds no scope to alter")
+	if bytes.Contains(v.v, []byte(`"read"`)) {
+		t.Fatal("the store can read the entry")
+	}
+	altered := bytes.Clone(v.v)
+	mid := len(altered) / 2
+	for i, c := range []byte(`"read"`) {
+		altered[mid+i] ^= c ^ `"admn"`[i]
 	}
 	store.vals[keys[0]] = memVal{v: altered, until: v.until}
 	store.mu.Unlock()

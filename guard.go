@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokenguard/tokenguard/cache"
 	"github.com/tokenguard/tokenguard/discovery"
 	"github.com/tokenguard/tokenguard/internal/fetch"
 	"github.com/tokenguard/tokenguard/jwks"
@@ -132,7 +131,7 @@ func newGuard(ctx context.Context, cfg Config) (*Guard, error) {
 		return nil, err
 	}
 	if plan.introspects() {
-		g.introspection = &introspection{cache: cache.New[*cached](cache.Options{Capacity: cfg.Introspection.CacheCapacity, Now: g.now})}
+		g.introspection = newIntrospection(plan, cfg.Introspection.CacheCapacity, g.now)
 	}
 	for _, spec := range plan.exact {
 		if err := g.addIssuer(ctx, dc, spec); err != nil {

@@ -135,11 +135,73 @@ func (c IntrospectionConfig) enabled() bool {
 const maxRetryAfter = 5 * time.Minute
 
 // introspection is what the introspectors of one guard share: the answer
-// cache, keyed by SHA-256 of the token and the issuer that answered, and
-// the call counter.
+// cache, keyed by SHA-256 of the token and the issuer that answered, the
+// call counter, and the tokens Guard.Forget was told of.
 type introspection struct {
 	cache *cache.LRU[*cached]
 	calls atomic.Int64
+	// forgotten marks, by tokenKey, the tokens forgotten lately, for
+	// forgetTTL: no answer about one from before is used or kept.
+	forgotten *cache.LRU[forgetMark]
+	forgets   atomic.Uint64 // Forget calls so far; a mark's gen
+	forgetTTL time.Duration
+}
+
+// forgetMark is when a token was forgotten: at (unix nanoseconds) for
+// entries other replicas wrote, gen for this Guard's flights.
+type forgetMark struct {
+	at  int64
+	gen uint64
+}
+
+func newIntrospection(plan *issuerPlan, capacity int, now func() time.Time) *introspection {
+	// A mark must outlive every answer from before it: the longest an
+	// answer is kept, a fleet entry's allowance for clock skew, and a
+	// flight that started before the Forget (a few FetchTimeouts).
+	longest := 5 * time.Minute
+	specs := make([]*IntrospectionConfig, 0, len(plan.exact)+len(plan.patterns))
+	for _, s := range plan.exact {
+		specs = append(specs, s.introspection)
+	}
+	for _, p := range plan.patterns {
+		specs = append(specs, p.spec.introspection)
+	}
+	for _, ic := range specs {
+		if ic != nil {
+			longest = max(longest, ic.MaxTTL, ic.NegativeTTL)
+		}
+	}
+	return &introspection{
+		cache:     cache.New[*cached](cache.Options{Capacity: capacity, Now: now}),
+		forgotten: cache.New[forgetMark](cache.Options{Capacity: capacity, Now: now}),
+		forgetTTL: longest + fleetSkew + time.Minute,
+	}
+}
+
+// forget marks the token whose tokenKey is hash as forgotten at now.
+func (s *introspection) forget(ctx context.Context, hash string, now time.Time) {
+	gen := s.forgets.Add(1)
+	s.forgotten.Set(ctx, hash, forgetMark{at: now.UnixNano(), gen: gen}, s.forgetTTL)
+}
+
+// forgottenAt reports whether the token was forgotten at or after at
+// (unix nanoseconds, an entry's time of writing).
+func (s *introspection) forgottenAt(hash string, at int64) bool {
+	if s.forgets.Load() == 0 {
+		return false
+	}
+	m, ok := s.forgotten.Get(context.Background(), hash)
+	return ok && at <= m.at
+}
+
+// forgottenSince reports whether the token was forgotten after gen, the
+// forgets count a flight started at.
+func (s *introspection) forgottenSince(hash string, gen uint64) bool {
+	if s.forgets.Load() == gen {
+		return false
+	}
+	m, ok := s.forgotten.Get(context.Background(), hash)
+	return ok && m.gen > gen
 }
 
 // introspector is one issuer's opaque-token path: a client bound to that
@@ -456,7 +518,15 @@ func (g *Guard) introspect(ctx context.Context, in *introspector, token string) 
 	// The flight runs on the guard's context, not the first caller's, so
 	// one caller giving up does not fail the others; each waits on its own.
 	ch := in.flights.DoChan(key, func() (any, error) {
-		return in.call(g.ctx, g, key, hash, token)
+		gen := in.shared.forgets.Load()
+		v, err := in.call(g.ctx, g, key, hash, token, gen)
+		if in.shared.forgottenSince(hash, gen) {
+			// Forgotten while in flight: what the flight cached may be
+			// from before the revocation. (Forget marks, then drops; this
+			// caches, then looks: one of the two sees the other.)
+			in.shared.cache.Delete(g.ctx, key)
+		}
+		return v, err
 	})
 	select {
 	case res := <-ch:
@@ -473,16 +543,18 @@ func (g *Guard) introspect(ctx context.Context, in *introspector, token string) 
 
 // call makes one introspection request (or, in a fleet, takes another
 // replica's answer) and caches a definite answer. Its error is always an
-// *Error.
-func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token string) (any, error) {
+// *Error. gen is the count of forgets it started at: an answer it gets
+// after the token was forgotten is not shared with the fleet.
+func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token string, gen uint64) (any, error) {
 	c := in.shared.cache
 	// A flight that started just after another one cached the answer must
 	// not call again.
 	if v, ok := c.Get(ctx, key); ok {
 		return v, nil
 	}
-	if g.fleet != nil {
-		if v, err, ok := g.fleetLookup(ctx, in, key, hash, token); ok {
+	fr := g.newFleetRun(in, hash)
+	if fr != nil {
+		if v, err, ok := fr.lookup(ctx, key, token); ok {
 			return v, err
 		}
 	}
@@ -497,18 +569,42 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token str
 	if !ok {
 		return nil, errUnavailable(wait, fmt.Errorf("introspection at %s suspended after %d failures in a row; next try in %s", in.issuer, breakerThreshold, wait.Round(time.Millisecond)))
 	}
-	if g.fleet != nil {
-		v, err, done, leased := g.fleetCoalesce(ctx, in, key, hash, token)
+	leased := false
+	if fr != nil {
+		if e := fr.held(ctx); e != nil {
+			br.done(tk, in.now(), callNeutral)
+			return nil, e
+		}
+		var v any
+		var err error
+		var done bool
+		v, err, done, leased = fr.coalesce(ctx, key, token)
 		if done {
 			br.done(tk, in.now(), callNeutral) // no call was made
 			return v, err
 		}
 		if leased {
-			defer g.fleetRelease(in, hash)
+			defer fr.release()
 		}
-		if e := g.fleetAllow(ctx, in); e != nil {
+		if e := fr.take(ctx); e != nil {
 			br.done(tk, in.now(), callNeutral)
+			if leased {
+				// The replicas waiting on this lease are told now, not
+				// after LeaseTTL.
+				fr.noAnswer(ctx, e.RetryAfter)
+			}
 			return nil, e
+		}
+	}
+	// share stores what the server said for the fleet, unless the token
+	// was forgotten meanwhile.
+	share := func(res *introspect.Result, reason string) {
+		switch {
+		case fr == nil:
+		case !in.shared.forgottenSince(hash, gen):
+			fr.keep(ctx, res, reason)
+		case leased:
+			fr.noAnswer(ctx, 0)
 		}
 	}
 	in.shared.calls.Add(1)
@@ -520,9 +616,7 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token str
 		// make us answer 503 at will.
 		br.done(tk, in.now(), callOK)
 		c.Set(ctx, key, &cached{}, in.negativeTTL)
-		if g.fleet != nil {
-			g.fleetKeep(ctx, in, hash, nil, "token is not active")
-		}
+		share(nil, "token is not active")
 		return nil, errInvalidToken("token is not active", fmt.Errorf("introspection at %s: 400 %s for this token, while the endpoint answers other requests", in.issuer, ue.ErrorCode))
 	}
 	br.done(tk, in.now(), callOutcome(err))
@@ -533,17 +627,21 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token str
 		c.Set(ctx, key, &cached{unavailable: true}, badRequestHold)
 	}
 	if err == nil || errors.As(err, new(*introspect.TokenError)) {
-		if g.fleet != nil {
-			reason := ""
-			if te := (*introspect.TokenError)(nil); errors.As(err, &te) {
-				reason = te.Reason
-			}
-			g.fleetKeep(ctx, in, hash, res, reason)
+		reason := ""
+		if te := (*introspect.TokenError)(nil); errors.As(err, &te) {
+			reason = te.Reason
 		}
-	} else if retry := upstreamRetry(err); retry > 0 && g.fleet != nil {
-		g.fleetHold(in, in.now().Add(retry))
+		share(res, reason)
+	} else if fr != nil {
+		retry := upstreamRetry(err)
+		if retry > 0 {
+			fr.hold(in.now().Add(retry))
+		}
+		if leased {
+			fr.noAnswer(ctx, retry)
+		}
 	}
-	return in.decide(ctx, g, key, token, res, err)
+	return in.decide(ctx, g, key, token, res, err, time.Time{})
 }
 
 // upstreamRetry is the hold-back a 429 or 503 with Retry-After asks for.
@@ -555,11 +653,22 @@ func upstreamRetry(err error) time.Duration {
 	return 0
 }
 
+// keep caches v at key for ttl, and no later than until when it is set
+// (the deadline of an answer the fleet kept: read near its end, it must
+// not live on here for another TTL).
+func (in *introspector) keep(ctx context.Context, key string, v *cached, ttl time.Duration, until time.Time) {
+	if !until.IsZero() {
+		ttl = min(ttl, until.Sub(in.now()))
+	}
+	if ttl > 0 {
+		in.shared.cache.Set(ctx, key, v, ttl)
+	}
+}
+
 // decide turns what the server answered (res and err of Introspect, or of
-// Judge for an answer the fleet kept) into the outcome, and caches a
-// definite one.
-func (in *introspector) decide(ctx context.Context, g *Guard, key, token string, res *introspect.Result, err error) (any, error) {
-	c := in.shared.cache
+// Judge for an answer the fleet kept until until) into the outcome, and
+// caches a definite one.
+func (in *introspector) decide(ctx context.Context, g *Guard, key, token string, res *introspect.Result, err error, until time.Time) (any, error) {
 	if err != nil {
 		var ue *introspect.UpstreamError
 		errors.As(err, &ue)
@@ -567,7 +676,7 @@ func (in *introspector) decide(ctx context.Context, g *Guard, key, token string,
 		if errors.As(err, &te) {
 			// A definite "not acceptable here": cached like an inactive
 			// answer, with its reason, so a repeat gets the same answer.
-			c.Set(ctx, key, &cached{reason: te.Reason}, in.negativeTTL)
+			in.keep(ctx, key, &cached{reason: te.Reason}, in.negativeTTL, until)
 			return nil, errInvalidToken(te.Reason, fmt.Errorf("introspection at %s: %w", in.issuer, err))
 		}
 		retry := time.Duration(0)
@@ -585,11 +694,11 @@ func (in *introspector) decide(ctx context.Context, g *Guard, key, token string,
 		return nil, errUnavailable(retry, err)
 	}
 	if !res.Active {
-		c.Set(ctx, key, &cached{}, in.negativeTTL)
+		in.keep(ctx, key, &cached{}, in.negativeTTL, until)
 		return &cached{}, nil
 	}
 	if len(res.Confirmation) > 0 && !g.cfg.InsecureIgnoreTokenBinding {
-		c.Set(ctx, key, &cached{reason: "token requires proof of possession"}, in.negativeTTL)
+		in.keep(ctx, key, &cached{reason: "token requires proof of possession"}, in.negativeTTL, until)
 		return nil, errInvalidToken("token requires proof of possession", fmt.Errorf("introspection at %s: the answer has cnf (a DPoP or certificate-bound token) and proof of possession is not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens", in.issuer))
 	}
 	p := &Principal{
@@ -608,16 +717,16 @@ func (in *introspector) decide(ctx context.Context, g *Guard, key, token string,
 		guard:    g,
 	}
 	if e := in.owner.applyShape(p, res.Raw, false); e != nil {
-		c.Set(ctx, key, &cached{reason: e.Description}, in.negativeTTL)
+		in.keep(ctx, key, &cached{reason: e.Description}, in.negativeTTL, until)
 		return nil, e
 	}
 	if res.Audience == nil && in.requireAudience && len(p.Audience) == 0 {
-		c.Set(ctx, key, &cached{reason: "token not meant for this resource"}, in.negativeTTL)
+		in.keep(ctx, key, &cached{reason: "token not meant for this resource"}, in.negativeTTL, until)
 		return nil, errInvalidToken("token not meant for this resource", fmt.Errorf("introspection at %s: the answer has neither aud nor %s", in.issuer, in.owner.shape.AudienceClaim))
 	}
 	if res.Audience == nil && len(p.Audience) > 0 && !in.owner.acceptsAudience(p.Audience) {
 		// No aud, but the shape says where the audience is: checked there.
-		c.Set(ctx, key, &cached{reason: "token not meant for this resource"}, in.negativeTTL)
+		in.keep(ctx, key, &cached{reason: "token not meant for this resource"}, in.negativeTTL, until)
 		return nil, errInvalidToken("token not meant for this resource", fmt.Errorf("introspection at %s: %s %s lacks %s", in.issuer, in.owner.shape.AudienceClaim, quote(strings.Join(p.Audience, ",")), quote(strings.Join(in.owner.audiences, " or "))))
 	}
 	// Cached until exp (at most MaxTTL), plus NegativeTTL past exp: a
@@ -637,7 +746,7 @@ func (in *introspector) decide(ctx context.Context, g *Guard, key, token string,
 	// claims cannot hold its signature, so only answers are checked.
 	p.scopesHoldToken = redact.Leaks(loggedScopes(p.Scopes), token)
 	v := &cached{p: p}
-	c.Set(ctx, key, v, ttl)
+	in.keep(ctx, key, v, ttl, until)
 	return v, nil
 }
 

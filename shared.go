@@ -12,13 +12,19 @@ import (
 // github.com/tokenguard/tokenguard/cache/redis implements it on Redis (a
 // single node, Sentinel or Cluster, and Valkey).
 //
-// A store is not trusted: the Guard seals what it stores with a key of its
-// configuration, and what it reads back counts only if the seal holds and
+// A store is not trusted: the Guard encrypts and authenticates what it
+// stores with a key of its configuration (FleetConfig.Key), so the store
+// can read nothing of it, and what it reads back counts only if it opens
+// under that key at the key it was read from, is within its deadline, and
 // the answer inside passes every check a fresh answer would. Keys are
-// derived from token hashes under a prefix, never a token. Every call gets
-// a context bounded by the Guard; a store that fails or is slow makes the
-// Guard carry on with its own cache and calls, never fail open.
-// Implementations must be safe for concurrent use.
+// MACs of token hashes under a prefix, never a token. Values are at most
+// a little over 128 KiB: a larger one read back is ignored unread, so an
+// implementation may refuse to return one. Every call gets a context
+// bounded by the Guard; a store that fails or is slow makes the Guard
+// carry on with its own cache and calls for the rest of the request, never
+// fail open. What the store can still do is deny: say that the fleet's
+// budget is spent, or delete what it holds. Implementations must be safe
+// for concurrent use.
 type SharedStore interface {
 	// Get returns the value stored under key; nil and no error when there
 	// is none.
