@@ -267,17 +267,18 @@ func TestFleetSharesAnswers(t *testing.T) {
 	}
 }
 
-// Whoever can write to Redis but lacks Fleet.Key cannot make a replica
-// accept more than the authorization server said: an entry altered in
-// Redis (its TTL kept) fails its seal, the next replica asks the server
-// itself, and the altered scope is never granted.
+// Whoever can read and write Redis but lacks Fleet.Key can neither read
+// an answer (entries are encrypted: no claim of it is visible) nor make a
+// replica accept more than the authorization server said: an entry
+// altered in Redis (its TTL kept) fails its seal, the next replica asks
+// the server itself, and no scope is granted that it did not give.
 func TestFleetAlteredEntryIsRefused(t *testing.T) {
 	srv := needServer(t)
 	for _, c := range []struct {
 		name  string
 		alter func([]byte) []byte
 	}{
-		{"scope", func(v []byte) []byte { return bytes.Replace(v, []byte(`"read"`), []byte(`"admin"`), 1) }},
+		{"middle-byte", func(v []byte) []byte { v = bytes.Clone(v); v[len(v)/2] ^= 1; return v }},
 		{"seal-byte", func(v []byte) []byte { v = bytes.Clone(v); v[0] ^= 1; return v }},
 		{"answer-byte", func(v []byte) []byte { v = bytes.Clone(v); v[len(v)-2] ^= 0x20; return v }},
 	} {
@@ -301,6 +302,11 @@ func TestFleetAlteredEntryIsRefused(t *testing.T) {
 			v, err := raw.Get(ctx, keys[0]).Bytes()
 			if err != nil {
 				t.Fatal(err)
+			}
+			for _, clear := range []string{"alice", `"read"`, `"active"`} {
+				if bytes.Contains(v, []byte(clear)) {
+					t.Errorf("the stored entry shows %s in clear", clear)
+				}
 			}
 			altered := c.alter(v)
 			if bytes.Equal(altered, v) {
