@@ -23,6 +23,10 @@ var (
 	ErrInvalidToken = errors.New("tokenguard: invalid token")
 	// ErrInsufficientScope: the token lacks a required scope (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("tokenguard: insufficient scope")
+	// ErrInsufficientUserAuthentication: the user's authentication is too
+	// weak or too old for the route (401 insufficient_user_authentication,
+	// RFC 9470).
+	ErrInsufficientUserAuthentication = errors.New("tokenguard: insufficient user authentication")
 	// ErrUnavailable: the authorization server's keys or answers could not be
 	// obtained, so the token could not be judged (503, fail closed).
 	ErrUnavailable = errors.New("tokenguard: authorization server unavailable")
@@ -60,6 +64,7 @@ const (
 	ReasonPolicyRejected      Reason = "policy_rejected"              // Config.ValidateClaims refused it
 	ReasonScopeInsufficient   Reason = "scope_insufficient"           // 403 insufficient_scope
 	ReasonRequirementNotMet   Reason = "requirement_not_met"          // 403 from a claim, role or custom requirement
+	ReasonAuthenticationWeak  Reason = "authentication_insufficient"  // 401 insufficient_user_authentication (RFC 9470)
 	ReasonUpstreamUnavailable Reason = "upstream_unavailable"         // 503: keys or answers could not be had
 	ReasonInternal            Reason = "internal_error"               // 500: a bug
 )
@@ -94,6 +99,9 @@ const (
 	CodeInvalidRequest    = "invalid_request"
 	CodeInvalidToken      = "invalid_token"
 	CodeInsufficientScope = "insufficient_scope"
+	// CodeInsufficientUserAuthentication is RFC 9470's: the user must
+	// authenticate again, more strongly (ACRValues) or more recently (MaxAge).
+	CodeInsufficientUserAuthentication = "insufficient_user_authentication"
 )
 
 // Error is a failed authentication or authorization, carrying what RFC 6750
@@ -107,6 +115,11 @@ type Error struct {
 	Description string
 	// Scopes are the scopes the route requires (insufficient_scope only).
 	Scopes []string
+	// ACRValues and MaxAge are what a step-up requirement asks of the
+	// user's authentication (RFC 9470 §3: acr_values, max_age in seconds);
+	// insufficient_user_authentication only.
+	ACRValues []string
+	MaxAge    time.Duration
 	// RetryAfter is sent as Retry-After with a 503.
 	RetryAfter time.Duration
 	// Err is the cause, for logs. It is never sent to the client.
@@ -170,6 +183,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CodeInvalidToken
 	case ErrInsufficientScope:
 		return e.Code == CodeInsufficientScope
+	case ErrInsufficientUserAuthentication:
+		return e.Code == CodeInsufficientUserAuthentication
 	case ErrUnavailable:
 		return e.Status == http.StatusServiceUnavailable
 	}
@@ -320,6 +335,12 @@ func challenge(realm string, e *Error, resourceMetadata string) string {
 	}
 	if len(e.Scopes) > 0 {
 		param("scope", strings.Join(e.Scopes, " "))
+	}
+	if len(e.ACRValues) > 0 {
+		param("acr_values", strings.Join(e.ACRValues, " "))
+	}
+	if e.MaxAge > 0 {
+		param("max_age", strconv.FormatInt(int64(e.MaxAge/time.Second), 10))
 	}
 	if resourceMetadata != "" {
 		param("resource_metadata", resourceMetadata)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Requirement is one condition a route puts on an authenticated token:
@@ -354,6 +355,70 @@ func withRouteScopes(err error, reqs []Requirement) error {
 	cp := *e
 	cp.Scopes = scopes
 	return &cp
+}
+
+// AuthenticatedWith requires the user to have authenticated with one of
+// the authentication context classes acrs (the token's acr claim, or
+// introspection member; RFC 9470). A token without one of them gets 401
+// insufficient_user_authentication with acr_values="...", so that the
+// client sends the user back to the authorization server to step up.
+func AuthenticatedWith(acrs ...string) Requirement {
+	need := slices.Clone(acrs)
+	return Requirement{check: func(_ *Guard, p *Principal) *Error {
+		var acr string
+		if raw, err := claimRaw(p, "acr"); err == nil {
+			_ = json.Unmarshal(raw, &acr)
+		}
+		if acr != "" && slices.Contains(need, acr) {
+			return nil
+		}
+		return errStepUp(need, 0, fmt.Errorf("acr %s is not one of %q", quote(acr), need))
+	}}
+}
+
+// AuthenticatedWithin requires the user to have authenticated at most
+// maxAge ago (the auth_time claim, RFC 9470). A token whose auth_time is
+// older, absent or in the future gets 401 insufficient_user_authentication
+// with max_age=..., so that the client asks for a fresh login.
+func AuthenticatedWithin(maxAge time.Duration) Requirement {
+	if maxAge < time.Second {
+		panic("tokenguard: AuthenticatedWithin needs at least one second: max_age is in seconds")
+	}
+	return Requirement{check: func(g *Guard, p *Principal) *Error {
+		var at json.Number
+		raw, err := claimRaw(p, "auth_time")
+		if err == nil {
+			d := json.NewDecoder(bytes.NewReader(raw))
+			d.UseNumber()
+			err = d.Decode(&at)
+		}
+		if err != nil {
+			return errStepUp(nil, maxAge, errors.New("no auth_time"))
+		}
+		f, err := at.Float64()
+		if err != nil || math.IsInf(f, 0) || f > 1e15 || f < 0 {
+			return errStepUp(nil, maxAge, errors.New("auth_time is not a time"))
+		}
+		when := time.Unix(int64(f), 0)
+		now := g.now()
+		leeway := g.leeway
+		if age := now.Sub(when); age > maxAge+leeway || age < -leeway {
+			return errStepUp(nil, maxAge, fmt.Errorf("authenticated %s ago, more than %s (or in the future)", age.Round(time.Second), maxAge))
+		}
+		return nil
+	}}
+}
+
+func errStepUp(acrs []string, maxAge time.Duration, cause error) *Error {
+	return &Error{
+		Status:      http.StatusUnauthorized,
+		Code:        CodeInsufficientUserAuthentication,
+		Description: "a stronger or more recent authentication is required",
+		ACRValues:   acrs,
+		MaxAge:      maxAge,
+		Err:         cause,
+		Reason:      ReasonAuthenticationWeak,
+	}
 }
 
 // Satisfies requires ok(p) to be true; desc names the rule in the
