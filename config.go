@@ -2,6 +2,7 @@ package tokenguard
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"time"
@@ -74,6 +75,13 @@ type Config struct {
 	// stolen bound token must not work for whoever holds it. Set it only
 	// where you knowingly ignore the binding.
 	InsecureIgnoreTokenBinding bool
+	// ClientCertificate returns the certificate the client presented, for
+	// certificate-bound tokens (RFC 8705: cnf x5t#S256 must be its
+	// SHA-256 thumbprint). Nil means the request's own mutual-TLS
+	// connection (r.TLS.PeerCertificates[0]). Behind a TLS-terminating
+	// proxy, ForwardedClientCertificate reads the header it sets; it is
+	// never trusted by default. A nil certificate means none was sent.
+	ClientCertificate func(r *http.Request) (*x509.Certificate, error)
 	// ValidateClaims, when set, runs after every built-in check passed. An
 	// error rejects the token with 401 invalid_token; return an *Error with
 	// a 4xx or 5xx Status to choose the answer yourself (a nil *Error or any

@@ -91,6 +91,7 @@ var reasons = map[string]Reason{
 	"refresh token not accepted":         ReasonNotAccessToken,
 	"not an access token":                ReasonNotAccessToken,
 	"token requires proof of possession": ReasonProofRequired,
+	"certificate does not match token":   ReasonProofRequired,
 	"token rejected by policy":           ReasonPolicyRejected,
 }
 

@@ -408,6 +408,9 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 	if e != nil {
 		return nil, e
 	}
+	if e := g.checkBinding(r, p); e != nil {
+		return nil, e
+	}
 	return p, nil
 }
 

@@ -697,9 +697,13 @@ func (in *introspector) decide(ctx context.Context, g *Guard, key, token string,
 		in.keep(ctx, key, &cached{}, in.negativeTTL, until)
 		return &cached{}, nil
 	}
-	if len(res.Confirmation) > 0 && !g.cfg.InsecureIgnoreTokenBinding {
-		in.keep(ctx, key, &cached{reason: "token requires proof of possession"}, in.negativeTTL, until)
-		return nil, errInvalidToken("token requires proof of possession", fmt.Errorf("introspection at %s: the answer has cnf (a DPoP or certificate-bound token) and proof of possession is not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens", in.issuer))
+	var binding Binding
+	if len(res.Confirmation) > 0 {
+		var e *Error
+		if binding, e = g.bindingOf(res.Confirmation, "introspection at "+in.issuer+": cnf"); e != nil {
+			in.keep(ctx, key, &cached{reason: e.Description}, in.negativeTTL, until)
+			return nil, e
+		}
 	}
 	p := &Principal{
 		Subject:  res.Subject,
@@ -713,6 +717,7 @@ func (in *introspector) decide(ctx context.Context, g *Guard, key, token string,
 		IssuedAt: res.IssuedAt,
 		TokenID:  res.TokenID,
 		Kind:     KindOpaque,
+		Binding:  binding,
 		claims:   string(res.Raw),
 		guard:    g,
 	}

@@ -68,6 +68,9 @@ type Principal struct {
 	TokenID string
 	// Kind says how the token was validated.
 	Kind TokenKind
+	// Binding is what the token is bound to (cnf), which the request
+	// proved possession of; zero for a bearer token.
+	Binding Binding
 
 	claims string // the claims JSON; the strings above may be views of it
 	// scopesHoldToken says that Scopes, as a 403's record would name them,

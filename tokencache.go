@@ -3,6 +3,7 @@ package tokenguard
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -48,6 +49,7 @@ const (
 	scopesNil
 	rolesNil
 	subjectIsClient
+	bound // cnf: the Binding is read from claims again on every hit
 
 	audMask = 1<<24 - 1
 )
@@ -141,7 +143,9 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *iss
 			// closed with its pattern issuer, the token is verified again
 			// and gets that path's answer (503, or a new discovery).
 			if c.key.Live() && c.iss.keys.Usable(now) == nil {
-				return c.principal(g, expires), c.iss, nil
+				if p := c.principal(g, expires); p != nil {
+					return p, c.iss, nil
+				}
 			}
 			if !c.key.Live() {
 				g.cache.verified.remove(th, 0)
@@ -215,6 +219,12 @@ func newCachedToken(p *Principal, by voucher) (cachedToken, bool) {
 	if p.SubjectIsClient {
 		c.nAud |= subjectIsClient
 	}
+	if p.Binding.Bound() {
+		if b, ok := bindingInClaims(p.claims); !ok || b != p.Binding {
+			return cachedToken{}, false // verified each time rather than kept unbound
+		}
+		c.nAud |= bound
+	}
 	if !p.IssuedAt.IsZero() {
 		if c.iat = unixNano(p.IssuedAt); c.iat == 0 || c.iat == math.MaxInt64 || c.iat == math.MinInt64 {
 			return cachedToken{}, false // not kept exactly: verified each time
@@ -232,10 +242,23 @@ func newCachedToken(p *Principal, by voucher) (cachedToken, bool) {
 	return c, true
 }
 
+// bindingInClaims reads the cnf of a claims JSON that passed verification.
+func bindingInClaims(claims string) (Binding, bool) {
+	var m struct {
+		Cnf json.RawMessage `json:"cnf"`
+	}
+	if json.Unmarshal([]byte(claims), &m) != nil || m.Cnf == nil {
+		return Binding{}, false
+	}
+	b, err := parseBinding(m.Cnf)
+	return b, err == nil
+}
+
 // principal builds the Principal of a hit whose entry expires (exp plus
-// the issuer's leeway) at expires. Its lists are the entry's, capped so
-// that an append cannot reach the next list: a hit copies nothing but
-// the Principal itself.
+// the issuer's leeway) at expires; nil when its binding cannot be read
+// again (the token is then verified afresh). Its lists are the entry's,
+// capped so that an append cannot reach the next list: a hit copies
+// nothing but the Principal itself (and, for a bound token, its cnf).
 func (c *cachedToken) principal(g *Guard, expires int64) *Principal {
 	l := c.lists
 	a := int(c.nAud & audMask)
@@ -271,6 +294,13 @@ func (c *cachedToken) principal(g *Guard, expires int64) *Principal {
 	}
 	if c.nAud&rolesNil != 0 {
 		p.Roles = nil
+	}
+	if c.nAud&bound != 0 {
+		b, ok := bindingInClaims(c.claims)
+		if !ok {
+			return nil
+		}
+		p.Binding = b
 	}
 	return p
 }

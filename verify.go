@@ -118,10 +118,14 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 	if !g.typeAllowed(h.Typ) {
 		return nil, voucher{}, 0, errInvalidToken("token type not accepted", errors.New("typ "+quote(h.Typ)))
 	}
-	if t.Claims.Confirmation && !g.cfg.InsecureIgnoreTokenBinding {
-		// Refused before any key is looked up: without a proof of
-		// possession a bound token proves nothing about who sends it.
-		return nil, voucher{}, 0, errInvalidToken("token requires proof of possession", errors.New("cnf claim present (a DPoP or certificate-bound token) and proof of possession is not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens"))
+	var binding Binding
+	if t.Claims.Confirmation {
+		// Judged before any key is looked up: a binding this Guard cannot
+		// check is refused without a signature check.
+		var e *Error
+		if binding, e = g.bindingOf(t.Claims.ConfirmationJSON, "cnf claim"); e != nil {
+			return nil, voucher{}, 0, e
+		}
 	}
 	// jku, x5u, x5c and jwk headers are never read: keys come only from the
 	// trusted issuer's JWKS.
@@ -206,6 +210,7 @@ func (g *Guard) verifyJWT(ctx context.Context, token string) (*Principal, vouche
 		IssuedAt: c.IssuedAt,
 		TokenID:  c.ID,
 		Kind:     KindJWT,
+		Binding:  binding,
 		claims:   t.PayloadText,
 		guard:    g,
 	}

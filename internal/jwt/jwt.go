@@ -46,6 +46,9 @@ type Claims struct {
 	// is bound to a key (DPoP's jkt, mTLS's x5t#S256) and is worth nothing
 	// without proof of possession of it.
 	Confirmation bool
+	// ConfirmationJSON is the cnf member's JSON when Confirmation is true,
+	// a view of Token.Payload (valid while the Token is).
+	ConfirmationJSON []byte
 }
 
 // Token is a parsed, unverified JWS.
@@ -200,6 +203,9 @@ func (t *Token) parseClaims() error {
 	// Present, even as null: only OpenID Connect ID tokens have these.
 	cl.IDTokenMarkers = m[cNonce].present() || m[cAtHash].present() || m[cCHash].present()
 	cl.Confirmation = m[cCnf].present() && string(b[m[cCnf].start:m[cCnf].end]) != "null"
+	if cl.Confirmation {
+		cl.ConfirmationJSON = b[m[cCnf].start:m[cCnf].end]
+	}
 	if cl.Audience, err = listMember(b, src, m[cAud], stringIsOne); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}

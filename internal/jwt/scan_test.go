@@ -102,6 +102,9 @@ func refParseClaims(t *Token) error {
 	cl.IDTokenMarkers = nonce || atHash || cHash
 	cnf, ok := m["cnf"]
 	cl.Confirmation = ok && string(cnf) != "null"
+	if cl.Confirmation {
+		cl.ConfirmationJSON = cnf
+	}
 	if cl.Audience, err = refStringOrList(m["aud"], false); err != nil {
 		return fmt.Errorf("%w: aud: %w", ErrMalformed, err)
 	}
