@@ -208,7 +208,9 @@ func parseKey(raw json.RawMessage) (Key, string) {
 		return Key{ID: hdr.Kid}, "key_ops is not an array of strings"
 	}
 	k := Key{ID: hdr.Kid, Algorithm: hdr.Alg}
-	if hdr.Use != "" && hdr.Use != "sig" {
+	// Present is what counts: "use": "" names no use, so it is not a
+	// signature key either (null is as good as absent).
+	if v, ok := m["use"]; ok && string(v) != "null" && hdr.Use != "sig" {
 		return k, fmt.Sprintf("use %q is not sig", hdr.Use)
 	}
 	if hdr.KeyOps != nil && !slices.Contains(hdr.KeyOps, "verify") {
