@@ -76,3 +76,26 @@ func ExampleFleetConfig() {
 	// 1 introspection call
 	// true
 }
+
+// Behind a TLS-terminating proxy that forwards the client certificate in
+// a header (and strips that header from what clients send), a
+// certificate-bound token (RFC 8705) is checked against that certificate.
+func ExampleForwardedClientCertificate() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	cfg := as.GuardConfig()
+	cfg.ClientCertificate = tokenguard.ForwardedClientCertificate("X-Forwarded-Client-Cert")
+	g, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	// A token bound to a certificate this request does not carry.
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+as.Mint(oauthtest.Claims{"cnf": map[string]any{"x5t#S256": "bWVudGlvbmVkLWNlcnRpZmljYXRlLXRodW1icHJpbnQ"}}))
+	_, err = g.Authenticate(r)
+	fmt.Println(err)
+	// Output:
+	// tokenguard: invalid_token: token requires proof of possession: a certificate-bound token (RFC 8705) and the request has no client certificate
+}
