@@ -99,3 +99,28 @@ func ExampleForwardedClientCertificate() {
 	// Output:
 	// tokenguard: invalid_token: token requires proof of possession: a certificate-bound token (RFC 8705) and the request has no client certificate
 }
+
+// A readiness probe asks the Guard whether its authorization servers can
+// vouch for tokens now.
+func ExampleGuard_Health() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	g, err := tokenguard.New(context.Background(), as.GuardConfig())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+	ready := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := g.Health(); !h.Ready {
+			http.Error(w, h.Err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	w := httptest.NewRecorder()
+	ready.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+	h := g.Health()
+	fmt.Println(w.Code, h.Issuers[0].Keys, h.Issuers[0].Introspection)
+	// Output:
+	// 204 fresh off
+}

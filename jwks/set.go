@@ -215,6 +215,15 @@ func (s *Set) Keys() []Key {
 	return nil
 }
 
+// FetchedAt returns when the key set in use was fetched; zero before the
+// first fetch.
+func (s *Set) FetchedAt() time.Time {
+	if c := s.cur.Load(); c != nil {
+		return c.fetchedAt
+	}
+	return time.Time{}
+}
+
 // LastError returns the error of the most recent refresh, nil if it succeeded.
 func (s *Set) LastError() error {
 	s.mu.Lock()
