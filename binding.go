@@ -87,7 +87,7 @@ func (g *Guard) bindingOf(raw []byte, where string) (Binding, *Error) {
 	if err != nil {
 		return Binding{}, errBound(fmt.Errorf("%s: %w", where, err))
 	}
-	if b.JKT != "" {
+	if b.JKT != "" && g.dpop == nil {
 		// DPoP proofs are not checked yet: without one, a DPoP-bound
 		// token proves nothing about who sends it.
 		return Binding{}, errBound(fmt.Errorf("%s: a DPoP-bound token (cnf.jkt), and DPoP proofs are not checked; set InsecureIgnoreTokenBinding to accept such tokens as bearer tokens", where))

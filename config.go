@@ -75,6 +75,9 @@ type Config struct {
 	// stolen bound token must not work for whoever holds it. Set it only
 	// where you knowingly ignore the binding.
 	InsecureIgnoreTokenBinding bool
+	// DPoP accepts DPoP-bound tokens (RFC 9449) with their proofs. Zero
+	// means DPoPDisabled: DPoP-bound tokens are refused.
+	DPoP DPoPConfig
 	// ClientCertificate returns the certificate the client presented, for
 	// certificate-bound tokens (RFC 8705: cnf x5t#S256 must be its
 	// SHA-256 thumbprint). Nil means the request's own mutual-TLS

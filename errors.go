@@ -135,6 +135,9 @@ type Error struct {
 	// naming a trusted issuer that publishes no key set (introspectAt).
 	introspectable bool
 	introspectAt   *issuer
+	// scheme is schemeDPoP for a refusal of a DPoP proof or of a DPoP
+	// request's token: its challenge is of the DPoP scheme.
+	scheme string
 }
 
 func (e *Error) Error() string {
@@ -312,8 +315,17 @@ func validErrorStatus(status int) bool {
 
 // challenge builds the WWW-Authenticate value (RFC 6750 §3, RFC 9728 §5.1).
 func challenge(realm string, e *Error, resourceMetadata string) string {
+	return challengeOf("Bearer", realm, e, resourceMetadata, "")
+}
+
+// schemeDPoP marks an Error whose challenge is of the DPoP scheme.
+const schemeDPoP = "DPoP"
+
+// challengeOf builds a challenge of scheme; algs, for DPoP, is the algs
+// parameter (RFC 9449 §7.1).
+func challengeOf(scheme, realm string, e *Error, resourceMetadata, algs string) string {
 	var b strings.Builder
-	b.WriteString("Bearer")
+	b.WriteString(scheme)
 	sep := " "
 	param := func(name, value string) {
 		b.WriteString(sep)
@@ -327,6 +339,9 @@ func challenge(realm string, e *Error, resourceMetadata string) string {
 	}
 	if realm != "" {
 		param("realm", realm)
+	}
+	if algs != "" {
+		param("algs", algs)
 	}
 	if e.Code != "" {
 		param("error", e.Code)
@@ -381,12 +396,35 @@ func (g *Guard) Challenge(err error) string {
 	if in := g.started(); in != nil {
 		return in.Challenge(err)
 	}
-	e := asError(err)
+	return strings.Join(g.challenges(asError(err), ""), ", ")
+}
+
+// challenges are the WWW-Authenticate values for e, for a request that
+// used scheme (schemeDPoP, or "" for Bearer or none): with DPoP enabled,
+// the scheme the request used (or DPoP, where it is required) carries the
+// error, and in DPoPAllowed mode the other scheme is offered beside it.
+func (g *Guard) challenges(e *Error, scheme string) []string {
 	switch e.Status {
 	case http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden:
-		return challenge(g.realm, e, g.resourceMetadataURL)
+	default:
+		return nil
 	}
-	return ""
+	md := g.resourceMetadataURL
+	if g.dpop == nil {
+		return []string{challenge(g.realm, e, md)}
+	}
+	if e.scheme != "" {
+		scheme = e.scheme
+	}
+	algs := g.dpop.acceptedAlgs()
+	bare := &Error{}
+	switch {
+	case g.dpop.mode == DPoPRequired:
+		return []string{challengeOf("DPoP", g.realm, e, md, algs)}
+	case scheme == schemeDPoP:
+		return []string{challengeOf("DPoP", g.realm, e, md, algs), challengeOf("Bearer", g.realm, bare, md, "")}
+	}
+	return []string{challengeOf("Bearer", g.realm, e, md, ""), challengeOf("DPoP", g.realm, bare, md, algs)}
 }
 
 // retryAfterSeconds is the Retry-After of a 503: whole seconds, at least 1.
@@ -409,8 +447,13 @@ func (g *Guard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	if c := g.Challenge(e); c != "" {
-		h.Set("WWW-Authenticate", c)
+	scheme := ""
+	if g.dpop != nil && usesDPoP(r) {
+		scheme = schemeDPoP
+	}
+	h.Del("WWW-Authenticate")
+	for _, c := range g.challenges(e, scheme) {
+		h.Add("WWW-Authenticate", c)
 	}
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))

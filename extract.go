@@ -22,10 +22,10 @@ func (g *Guard) extract(r *http.Request) (string, *Error) {
 		scheme, rest, _ := strings.Cut(vals[0], " ")
 		// The scheme is case-insensitive (RFC 9110 §11.1). Another scheme is
 		// not a bearer token: the request simply has none.
-		if strings.EqualFold(scheme, "Bearer") {
+		if strings.EqualFold(scheme, "Bearer") || g.dpop != nil && strings.EqualFold(scheme, "DPoP") {
 			token = strings.TrimLeft(rest, " ")
 			if token == "" {
-				return "", errInvalidRequest("empty bearer token", errors.New("Authorization: Bearer with no token"))
+				return "", errInvalidRequest("empty bearer token", errors.New("Authorization: "+scheme+" with no token"))
 			}
 			found++
 		}

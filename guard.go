@@ -49,6 +49,7 @@ type Guard struct {
 	cache               *tokenCaches
 	dynamic             *dynamicIssuers // nil without issuer patterns
 	fleet               *fleet          // nil without Config.Fleet
+	dpop                *dpopState      // nil with DPoP disabled
 	dc                  *discovery.Client
 	// startup is set on a Guard New returned before its servers could be
 	// reached (Config.RetryStartup): until it holds a ready Guard, requests
@@ -145,6 +146,10 @@ func newGuard(ctx context.Context, cfg Config) (*Guard, error) {
 	if len(g.issuers) == 0 && g.dynamic == nil {
 		g.Close()
 		return nil, errors.New("tokenguard: no trusted issuer")
+	}
+	if g.dpop, err = newDPoP(cfg.DPoP, g.resource); err != nil {
+		g.Close()
+		return nil, err
 	}
 	g.buildRouter(plan)
 	if err := g.buildMetadata(); err != nil {
@@ -410,6 +415,11 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 	}
 	if e := g.checkBinding(r, p); e != nil {
 		return nil, e
+	}
+	if g.dpop != nil {
+		if e := g.checkDPoP(r, p, token); e != nil {
+			return nil, e
+		}
 	}
 	return p, nil
 }
