@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenguard/tokenguard/internal/dpop"
@@ -45,7 +47,78 @@ type DPoPConfig struct {
 }
 
 // dpopReplayCapacity bounds the proofs remembered against replay.
-const dpopReplayCapacity = 65_536
+var dpopReplayCapacity = 65_536
+
+// replayShards is the number of locks of a replayStore.
+const replayShards = 64
+
+// replayStore remembers the proofs a Guard accepted, each until it is too
+// old to be accepted again. Unlike a cache it never forgets a proof that
+// could still be replayed without saying so: when full it drops the entry
+// that expires first and raises its horizon to that entry's end, and from
+// then on refuses every proof that expires no later (it cannot tell
+// whether that one was seen). A flood of valid proofs (anyone with a
+// bound token of their own can sign them) thus narrows the window of
+// acceptable iat values instead of opening one for replays.
+type replayStore struct {
+	seed   [2]maphash.Seed
+	shards [replayShards]replayShard
+}
+
+type replayShard struct {
+	mu      sync.Mutex
+	seen    map[tokenHash]int64 // until, unix nanoseconds
+	horizon int64               // every entry dropped while live ended by then
+	max     int
+	_       [40]byte
+}
+
+func newReplayStore(capacity int) *replayStore {
+	s := &replayStore{seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	for i := range s.shards {
+		s.shards[i].seen = make(map[tokenHash]int64)
+		s.shards[i].max = max(capacity/replayShards, 1)
+	}
+	return s
+}
+
+// add records the proof (jkt, jti) as seen until until, in one step with
+// the check: false when it was seen, or may have been (at or before the
+// horizon).
+func (s *replayStore) add(jkt, jti string, until, now int64) bool {
+	k := jkt + "\x00" + jti
+	key := tokenHash{h: maphash.String(s.seed[0], k), check: maphash.String(s.seed[1], k)}
+	sh := &s.shards[key.h%replayShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if until <= sh.horizon {
+		return false
+	}
+	if end, ok := sh.seen[key]; ok && now < end {
+		return false
+	}
+	if _, ok := sh.seen[key]; !ok && len(sh.seen) >= sh.max {
+		var first tokenHash
+		firstEnd := int64(math.MaxInt64)
+		for k, end := range sh.seen {
+			switch {
+			case now >= end:
+				delete(sh.seen, k)
+			case end < firstEnd:
+				first, firstEnd = k, end
+			}
+		}
+		if len(sh.seen) >= sh.max {
+			delete(sh.seen, first)
+			sh.horizon = max(sh.horizon, firstEnd)
+			if until <= sh.horizon {
+				return false
+			}
+		}
+	}
+	sh.seen[key] = until
+	return true
+}
 
 // dpopState is a Guard's side of DPoPConfig.
 type dpopState struct {
@@ -53,8 +126,7 @@ type dpopState struct {
 	algs   []string
 	window time.Duration
 	origin string
-	seen   *hashStore[struct{}]
-	seed   [2]maphash.Seed
+	seen   *replayStore
 }
 
 func newDPoP(c DPoPConfig, resource string) (*dpopState, error) {
@@ -82,8 +154,7 @@ func newDPoP(c DPoPConfig, resource string) (*dpopState, error) {
 			return nil, fmt.Errorf("tokenguard: Config.DPoP.Algorithms: %w", err)
 		}
 	}
-	d := &dpopState{mode: c.Mode, algs: c.Algorithms, window: c.Window, origin: strings.TrimSuffix(origin, "/"), seen: newHashStore[struct{}](dpopReplayCapacity)}
-	d.seed = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	d := &dpopState{mode: c.Mode, algs: c.Algorithms, window: c.Window, origin: strings.TrimSuffix(origin, "/"), seen: newReplayStore(dpopReplayCapacity)}
 	return d, nil
 }
 
@@ -149,21 +220,14 @@ func (g *Guard) checkDPoP(r *http.Request, p *Principal, token string) *Error {
 		// §7.1: the token is not bound to the proof's key.
 		return errDPoP(CodeInvalidToken, "token not bound to the DPoP key", errors.New("the proof's key thumbprint is not the token's cnf.jkt"))
 	}
-	key := d.replayKey(proof.Thumbprint, proof.ID)
 	until := proof.Expires.Add(time.Minute).UnixNano()
-	if _, _, seen := d.seen.get(key, now.UnixNano()); seen {
-		return errDPoP(dpop.CodeInvalidProof, "DPoP proof replayed", errors.New("a proof jti seen before"))
+	if !d.seen.add(proof.Thumbprint, proof.ID, until, now.UnixNano()) {
+		return errDPoP(dpop.CodeInvalidProof, "DPoP proof replayed", errors.New("a proof jti seen before, or too old for the replay store to tell"))
 	}
-	d.seen.set(key, struct{}{}, until, now.UnixNano())
 	if g.fleet != nil && !g.fleetSeenOnce(r, proof.Thumbprint, proof.ID, time.Until(time.Unix(0, until))) {
 		return errDPoP(dpop.CodeInvalidProof, "DPoP proof replayed", errors.New("a proof jti another replica saw"))
 	}
 	return nil
-}
-
-func (d *dpopState) replayKey(jkt, jti string) tokenHash {
-	s := jkt + "\x00" + jti
-	return tokenHash{h: maphash.String(d.seed[0], s), check: maphash.String(d.seed[1], s)}
 }
 
 // fleetSeenOnce records a proof's jti for the whole fleet; false when
