@@ -42,7 +42,9 @@ type DPoPConfig struct {
 	// proof must name is Origin plus the request's path): behind a proxy,
 	// the public origin. It defaults to the origin of the resource
 	// identifier; a Guard without one needs it. Client headers (Host,
-	// X-Forwarded-*) are never used.
+	// X-Forwarded-*) are never used. The path is the one the Guard's
+	// handler sees: mount the Guard outside http.StripPrefix (or any
+	// rewrite of r.URL.Path), or proofs for the public path will not match.
 	Origin string
 }
 

@@ -174,3 +174,30 @@ func TestDPoPConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A JWT the issuer introspects (IntrospectJWTAlways) is bound when its
+// introspection answer says so, even if the JWT has no cnf: presented as
+// Bearer it is refused; and two different bindings are refused too.
+func TestBindingFromTheIntrospectionOfAJWT(t *testing.T) {
+	alice, mallory := newDPoPKey(t), newDPoPKey(t)
+	ts := newRecordingAS(t, false)
+	g := newGuardAt(t, tokenguard.Config{Issuer: ts.issuer(""), Audience: "api://x",
+		Introspection: tokenguard.IntrospectionConfig{ClientID: "rs", ClientSecret: "s", JWTs: tokenguard.IntrospectJWTAlways}})
+	plain := ts.mint("", oauthtest.Claims{"aud": "api://x"})
+	if w := call(g.Handler(okHandler), "Bearer "+plain); w.Code != 200 {
+		t.Fatalf("unbound JWT: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	boundByAnswer := ts.mint("", oauthtest.Claims{"aud": "api://x", "jti": "bound-by-answer"})
+	differs := ts.mint("", oauthtest.Claims{"aud": "api://x", "jti": "differs", "cnf": map[string]any{"jkt": mallory.jkt}})
+	ts.setAnswer(func(_, token string) map[string]any {
+		if token == boundByAnswer || token == differs {
+			return map[string]any{"active": true, "aud": "api://x", "cnf": map[string]any{"jkt": alice.jkt}}
+		}
+		return map[string]any{"active": true, "aud": "api://x"}
+	})
+	for name, tok := range map[string]string{"bound by the answer": boundByAnswer, "bindings differ": differs} {
+		if w := call(g.Handler(okHandler), "Bearer "+tok); w.Code != 401 || w.Header().Get("WWW-Authenticate") != wantChallenge(g, "invalid_token", "token requires proof of possession") {
+			t.Errorf("%s, as Bearer: %d %q", name, w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+}

@@ -90,6 +90,16 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 			// the scopes its issuer states for it.
 			p.Scopes, p.scopesHoldToken = ip.Scopes, ip.scopesHoldToken
 		}
+		// The issuer may say the token is bound when the JWT does not:
+		// the request must then prove that binding. Two different
+		// bindings for one token cannot both be proved.
+		switch {
+		case !ip.Binding.Bound():
+		case !p.Binding.Bound():
+			p.Binding = ip.Binding
+		case p.Binding != ip.Binding:
+			return nil, errBound(errors.New("the JWT's cnf and its introspection answer's cnf differ"))
+		}
 	}
 	return p, nil
 }
