@@ -389,7 +389,9 @@ func writeQuoted(b *strings.Builder, s string, escape bool) {
 
 // Challenge returns the WWW-Authenticate value the Guard sends with err
 // (RFC 6750 §3, with resource_metadata of RFC 9728 §5.1), or "" for an
-// answer that carries none (503, 500). Adapters that answer in another
+// answer that carries none (503, 500). With DPoP allowed, WriteError
+// sends two challenges (Bearer and DPoP, RFC 9449 §7.1) as two header
+// fields; Challenge joins them with ", ", as one field may carry both. Adapters that answer in another
 // protocol (gRPC metadata, a WebSocket close) use it to say exactly what
 // WriteError would.
 func (g *Guard) Challenge(err error) string {
