@@ -186,8 +186,7 @@ func usesDPoP(r *http.Request) bool {
 
 // errDPoP is a refusal answered with a DPoP challenge.
 func errDPoP(code, desc string, cause error) *Error {
-	e := &Error{Status: http.StatusUnauthorized, Code: code, Description: desc, Err: cause, Reason: ReasonProofRequired, scheme: schemeDPoP}
-	return e
+	return &Error{Status: http.StatusUnauthorized, Code: code, Description: desc, Err: cause, Reason: ReasonProofRequired, scheme: schemeDPoP}
 }
 
 // checkDPoP makes a request of a DPoP Guard prove what its token is
@@ -200,8 +199,7 @@ func (g *Guard) checkDPoP(r *http.Request, p *Principal, token string) *Error {
 			return errBound(errors.New("a DPoP-bound token (cnf.jkt) presented as Bearer"))
 		}
 		if d.mode == DPoPRequired {
-			e := errDPoP(CodeInvalidToken, "DPoP proof required", errors.New("a bearer token where DPoP is required"))
-			return e
+			return errDPoP(CodeInvalidToken, "DPoP proof required", errors.New("a bearer token where DPoP is required"))
 		}
 		return nil
 	}

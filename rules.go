@@ -95,8 +95,9 @@ func AllRoles(roles ...string) Requirement {
 // ClaimIs requires claim name to equal value: a string claim equal to it,
 // or an array claim containing it. A token without it gets 403.
 func ClaimIs(name, value string) Requirement {
+	want, _ := scalar(value) // a string is always a scalar
 	return Requirement{check: func(_ *Guard, p *Principal) *Error {
-		if claimHas(p, name, value) {
+		if raw, err := claimRaw(p, name); err == nil && claimEquals(raw, want) {
 			return nil
 		}
 		return errForbidden(fmt.Errorf("claim %s does not hold %q", name, value))
@@ -440,26 +441,6 @@ func errForbidden(cause error) *Error {
 		Err:         cause,
 		Reason:      ReasonRequirementNotMet,
 	}
-}
-
-// claimHas reports whether the token's claim name is value, or an array
-// holding it.
-func claimHas(p *Principal, name, value string) bool {
-	var claims map[string]any
-	if p.Claims(&claims) != nil {
-		return false
-	}
-	switch v := claims[name].(type) {
-	case string:
-		return v == value
-	case []any:
-		for _, e := range v {
-			if s, ok := e.(string); ok && s == value {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // scopesFrom returns Principal.Scopes for a token whose claims JSON is
