@@ -129,6 +129,10 @@ type Error struct {
 	// ReasonTokenExpired) and the like match on it. An *Error a
 	// ValidateClaims hook returns keeps the Reason it was given.
 	Reason Reason
+	// DPoPNonce is the nonce to send in the DPoP-Nonce header with a
+	// use_dpop_nonce refusal (RFC 9449 §8); WriteError sends it. Adapters
+	// answering in another protocol send it as their dpop-nonce.
+	DPoPNonce string
 
 	// introspectable marks a JWT an issuer could still vouch for by
 	// introspection: unparseable (introspectAt nil: it names no issuer), or
@@ -138,6 +142,9 @@ type Error struct {
 	// scheme is schemeDPoP for a refusal of a DPoP proof or of a DPoP
 	// request's token: its challenge is of the DPoP scheme.
 	scheme string
+	// dpopMode is the DPoP mode of the refused token's issuer; zero when
+	// the refusal came before the issuer was known (the Guard's mode).
+	dpopMode DPoPMode
 }
 
 func (e *Error) Error() string {
@@ -418,13 +425,21 @@ func (g *Guard) challenges(e *Error, scheme string) []string {
 	if e.scheme != "" {
 		scheme = e.scheme
 	}
+	mode := g.dpop.mode
+	if e.dpopMode != 0 {
+		mode = e.dpopMode
+	}
 	algs := g.dpop.acceptedAlgs()
 	bare := &Error{}
 	switch {
-	case g.dpop.mode == DPoPRequired:
+	case mode == DPoPRequired:
 		return []string{challengeOf("DPoP", g.realm, e, md, algs)}
 	case scheme == schemeDPoP:
 		return []string{challengeOf("DPoP", g.realm, e, md, algs), challengeOf("Bearer", g.realm, bare, md, "")}
+	case mode == DPoPDisabled:
+		// Only some issuers take DPoP, and this request did not use it:
+		// nothing to offer it.
+		return []string{challenge(g.realm, e, md)}
 	}
 	return []string{challengeOf("Bearer", g.realm, e, md, ""), challengeOf("DPoP", g.realm, bare, md, algs)}
 }
@@ -456,6 +471,9 @@ func (g *Guard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Del("WWW-Authenticate")
 	for _, c := range g.challenges(e, scheme) {
 		h.Add("WWW-Authenticate", c)
+	}
+	if e.DPoPNonce != "" {
+		h.Set("DPoP-Nonce", e.DPoPNonce)
 	}
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))

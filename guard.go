@@ -147,7 +147,7 @@ func newGuard(ctx context.Context, cfg Config) (*Guard, error) {
 		g.Close()
 		return nil, errors.New("tokenguard: no trusted issuer")
 	}
-	if g.dpop, err = newDPoP(cfg.DPoP, g.resource); err != nil {
+	if g.dpop, err = newDPoP(cfg.DPoP, g.resource, plan); err != nil {
 		g.Close()
 		return nil, err
 	}

@@ -78,6 +78,15 @@ type TrustedIssuer struct {
 	// without a BearerToken, a fixed TokenEndpoint). Nil means the issuer
 	// introspects only if it owns Config.Introspection (see there).
 	Introspection *IntrospectionConfig
+	// DPoP is this issuer's DPoP mode (RFC 9449), for a Guard whose
+	// issuers differ: DPoPRequired for the one whose clients all hold
+	// keys, DPoPDisabled for one that never binds its tokens. Zero means
+	// Config.DPoP.Mode. The rest of Config.DPoP (Algorithms, Window,
+	// Origin, nonces) holds for every issuer; Origin is then needed even
+	// when Config.DPoP.Mode is off. The mode decides once the token's
+	// issuer is known: a request refused before that (no token, a
+	// malformed one) is answered as Config.DPoP.Mode says.
+	DPoP DPoPMode
 }
 
 // IssuerIntrospection is a per-issuer override of the JWTs setting of
@@ -114,6 +123,7 @@ type issuerSpec struct {
 	shape          TokenShape
 	limits         *introspectLimits // shared by a pattern's tenants when its endpoint is fixed; else nil
 	tenant         bool              // matched by a pattern
+	dpop           DPoPMode          // zero: the Guard's
 }
 
 // issuer is one trusted authorization server and everything that judges

@@ -17,6 +17,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			g.WriteError(w, r, err)
 			return
 		}
+		g.sendNonce(w, r)
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
 }
@@ -33,6 +34,7 @@ func (g *Guard) Optional(next http.Handler) http.Handler {
 		p, err := g.Authenticate(r)
 		switch {
 		case err == nil:
+			g.sendNonce(w, r)
 			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 		case errors.Is(err, ErrNoToken):
 			next.ServeHTTP(w, r)
@@ -52,4 +54,12 @@ func (g *Guard) RequireScopes(scopes ...string) func(http.Handler) http.Handler 
 // Authorize is Check(r, AllScopes(scopes...)).
 func (g *Guard) Authorize(r *http.Request, scopes ...string) (*Principal, error) {
 	return g.Check(r, AllScopes(scopes...))
+}
+
+// sendNonce gives an accepted DPoP request the current nonce, so that the
+// client moves to it before the one it used expires (RFC 9449 §8.2).
+func (g *Guard) sendNonce(w http.ResponseWriter, r *http.Request) {
+	if n := g.DPoPNonce(); n != "" && usesDPoP(r) {
+		w.Header().Set("DPoP-Nonce", n)
+	}
 }

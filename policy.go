@@ -191,7 +191,10 @@ func dedupe(list []string) []string {
 // resolveIssuer applies the guard-wide defaults to one entry.
 func (g *Guard) resolveIssuer(ti TrustedIssuer, ownsGuardIntrospection bool) (issuerSpec, error) {
 	cfg := g.cfg
-	spec := issuerSpec{id: ti.Issuer, jwksURL: ti.JWKSURL, jwksDoc: ti.JWKS, algs: g.algs, leeway: g.leeway, jwtPolicy: ti.Introspect}
+	spec := issuerSpec{id: ti.Issuer, jwksURL: ti.JWKSURL, jwksDoc: ti.JWKS, algs: g.algs, leeway: g.leeway, jwtPolicy: ti.Introspect, dpop: ti.DPoP}
+	if ti.DPoP < 0 || ti.DPoP > DPoPRequired {
+		return spec, fmt.Errorf("tokenguard: issuer %s: DPoP mode %d is not a mode", ti.Issuer, ti.DPoP)
+	}
 	if ti.JWKSURL != "" && ti.JWKS != nil {
 		return spec, fmt.Errorf("tokenguard: issuer %s has both JWKSURL and JWKS: choose one", ti.Issuer)
 	}

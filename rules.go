@@ -477,6 +477,7 @@ func (g *Guard) Require(reqs ...Requirement) func(http.Handler) http.Handler {
 				return
 			}
 			if cur, _ := PrincipalFrom(r.Context()); cur != p {
+				g.sendNonce(w, r)
 				r = r.WithContext(WithPrincipal(r.Context(), p))
 			}
 			next.ServeHTTP(w, r)
