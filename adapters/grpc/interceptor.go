@@ -3,6 +3,7 @@ package tggrpc
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -68,8 +69,11 @@ type Options struct {
 // code the package documentation lists for the refusal's HTTP status, with
 // the refusal's description as message (never the token), and its response
 // header metadata carries the challenge Guard.Challenge gives for it in
-// www-authenticate and, for codes.Unavailable, the seconds to wait in
-// retry-after.
+// www-authenticate, for codes.Unavailable the seconds to wait in
+// retry-after, and for a use_dpop_nonce refusal the nonce in dpop-nonce.
+// An accepted call in the DPoP scheme gets the Guard's current nonce in
+// the dpop-nonce header, when the Guard issues nonces, as Guard.Handler
+// sends it.
 //
 // UnaryServerInterceptor panics if g is nil or opts names a malformed
 // method (see Options), or a method that is both Public and in Methods:
@@ -80,10 +84,13 @@ func UnaryServerInterceptor(g *tokenguard.Guard, opts Options) grpc.UnaryServerI
 		if p.public(info.FullMethod) {
 			return handler(ctx, req)
 		}
-		pr, err := p.check(ctx, info.FullMethod)
+		pr, r, err := p.check(ctx, info.FullMethod)
 		if err != nil {
 			_ = grpc.SetHeader(ctx, refusalMD(g, err))
 			return nil, refusal(err)
+		}
+		if md := acceptedMD(g, r); md != nil {
+			_ = grpc.SetHeader(ctx, md)
 		}
 		return handler(tokenguard.WithPrincipal(ctx, pr), req)
 	}
@@ -94,9 +101,10 @@ func UnaryServerInterceptor(g *tokenguard.Guard, opts Options) grpc.UnaryServerI
 // UnaryServerInterceptor authenticates a unary call, and hands the handler
 // a ServerStream whose Context carries the Principal (PrincipalFrom). A
 // refused stream never reaches its handler: it ends with the same status,
-// and www-authenticate (and, for codes.Unavailable,
-// retry-after) in the trailer metadata, where a client reads the outcome
-// of a stream (ClientStream.Trailer, after RecvMsg returned the error).
+// and www-authenticate (and retry-after, dpop-nonce) in the trailer
+// metadata, where a client reads the outcome of a stream
+// (ClientStream.Trailer, after RecvMsg returned the error). An accepted
+// DPoP stream gets dpop-nonce in its header, as a unary call does.
 //
 // StreamServerInterceptor panics as UnaryServerInterceptor does.
 func StreamServerInterceptor(g *tokenguard.Guard, opts Options) grpc.StreamServerInterceptor {
@@ -106,10 +114,13 @@ func StreamServerInterceptor(g *tokenguard.Guard, opts Options) grpc.StreamServe
 			return handler(srv, ss)
 		}
 		ctx := ss.Context()
-		pr, err := p.check(ctx, info.FullMethod)
+		pr, r, err := p.check(ctx, info.FullMethod)
 		if err != nil {
 			ss.SetTrailer(refusalMD(g, err))
 			return refusal(err)
+		}
+		if md := acceptedMD(g, r); md != nil {
+			_ = ss.SetHeader(md)
 		}
 		return handler(srv, &serverStream{ServerStream: ss, ctx: tokenguard.WithPrincipal(ctx, pr)})
 	}
@@ -188,8 +199,9 @@ func (p *policy) public(fullMethod string) bool {
 	return len(p.open) > 0 && p.open[key(fullMethod)]
 }
 
-// check presents the call to the Guard with its method's requirements.
-func (p *policy) check(ctx context.Context, fullMethod string) (*tokenguard.Principal, error) {
+// check presents the call to the Guard, as the request r, with its
+// method's requirements.
+func (p *policy) check(ctx context.Context, fullMethod string) (*tokenguard.Principal, *http.Request, error) {
 	reqs, ok := p.methods[key(fullMethod)]
 	if !ok {
 		reqs = p.require
@@ -199,5 +211,7 @@ func (p *policy) check(ctx context.Context, fullMethod string) (*tokenguard.Prin
 			reqs = append(reqs, more...) // reqs is clipped: this copies
 		}
 	}
-	return p.g.Check(newRequest(ctx, fullMethod), reqs...)
+	r := newRequest(ctx, fullMethod)
+	pr, err := p.g.Check(r, reqs...)
+	return pr, r, err
 }

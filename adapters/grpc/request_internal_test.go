@@ -99,7 +99,7 @@ func TestRefused(t *testing.T) {
 		"nil *Error":          {(*tokenguard.Error)(nil), 500, "internal error", 0},
 		"not an error status": {&tokenguard.Error{Status: 200, Description: "fine"}, 500, "internal error", 0},
 	} {
-		status, desc, after := refused(c.err)
+		status, desc, after, _ := refusalOf(c.err)
 		if status != c.status || desc != c.desc || after != c.after {
 			t.Errorf("%s: %d %q %v", name, status, desc, after)
 		}

@@ -23,22 +23,26 @@ const (
 	// mdRetryAfter carries the whole seconds to wait after a
 	// codes.Unavailable, as HTTP's Retry-After does after a 503.
 	mdRetryAfter = "retry-after"
+	// mdDPoPNonce carries the DPoP nonce (RFC 9449 §8) of a use_dpop_nonce
+	// refusal, and the current one with an accepted DPoP call, as HTTP's
+	// DPoP-Nonce does.
+	mdDPoPNonce = "dpop-nonce"
 )
 
-// refused is the core's refusal err, as the Guard would answer it over
-// HTTP: its status and the description the client may see. An error that
-// is not an *tokenguard.Error with an error status is an internal error,
-// as the core treats it.
-func refused(err error) (status int, desc string, retryAfter time.Duration) {
+// refusalOf is what a client may learn of the core's refusal err, as the
+// Guard would answer it over HTTP: the status, the description, the time to
+// wait and the DPoP nonce. An error that is not an *tokenguard.Error with
+// an error status is an internal error, as the core treats it.
+func refusalOf(err error) (status int, desc string, retryAfter time.Duration, nonce string) {
 	var e *tokenguard.Error
 	if !errors.As(err, &e) || e == nil || e.Status < 400 || e.Status > 599 {
-		return http.StatusInternalServerError, "internal error", 0
+		return http.StatusInternalServerError, "internal error", 0, ""
 	}
 	desc = e.Description
 	if desc == "" {
 		desc = strings.ToLower(http.StatusText(e.Status))
 	}
-	return e.Status, desc, e.RetryAfter
+	return e.Status, desc, e.RetryAfter, e.DPoPNonce
 }
 
 // code is the gRPC status code for an HTTP status of a refusal.
@@ -66,21 +70,40 @@ func code(httpStatus int) codes.Code {
 // refusal is the status error a refused call ends with: the code for the
 // refusal's HTTP status and its description as message.
 func refusal(err error) error {
-	st, desc, _ := refused(err)
+	st, desc, _, _ := refusalOf(err)
 	return status.Error(code(st), desc)
 }
 
 // refusalMD is the metadata sent with a refusal: the challenge the Guard
-// gives for it, and for a 503 the seconds to wait (whole seconds, at least
-// one, as the core's Retry-After).
+// gives for it, for a 503 the seconds to wait (whole seconds, at least
+// one, as the core's Retry-After), and the refusal's DPoP nonce.
 func refusalMD(g *tokenguard.Guard, err error) metadata.MD {
 	md := metadata.MD{}
 	if c := g.Challenge(err); c != "" {
 		md.Set(mdChallenge, c)
 	}
-	if st, _, after := refused(err); st == http.StatusServiceUnavailable {
+	st, _, after, nonce := refusalOf(err)
+	if st == http.StatusServiceUnavailable {
 		secs := max(int((after+time.Second-1)/time.Second), 1)
 		md.Set(mdRetryAfter, strconv.Itoa(secs))
 	}
+	if nonce != "" {
+		md.Set(mdDPoPNonce, nonce)
+	}
 	return md
+}
+
+// acceptedMD is the metadata sent with an accepted call r: the Guard's
+// current DPoP nonce for a call in the DPoP scheme, when the Guard issues
+// nonces (RFC 9449 §8.2: the client moves to it before the one it used
+// expires), as Guard.Handler sends DPoP-Nonce; nil otherwise.
+func acceptedMD(g *tokenguard.Guard, r *http.Request) metadata.MD {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "DPoP") {
+		return nil
+	}
+	if n := g.DPoPNonce(); n != "" {
+		return metadata.Pairs(mdDPoPNonce, n)
+	}
+	return nil
 }
