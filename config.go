@@ -209,4 +209,8 @@ type Config struct {
 	// Logger receives operator-facing events: refresh failures at Warn,
 	// rejected tokens at Debug. It never receives a token. Nil means none.
 	Logger *slog.Logger
+	// Events are told every decision and every call to an authorization
+	// server, for metrics and traces (see the otel module). The zero
+	// value tells nobody, at the cost of a nil check.
+	Events Events
 }

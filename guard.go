@@ -196,7 +196,9 @@ func (g *Guard) discoverResource(ctx context.Context, dc *discovery.Client) ([]s
 	if err := dc.CheckResource(g.resourceMetadataURL, cfg.Resource); err != nil {
 		return nil, fmt.Errorf("tokenguard: %w", err)
 	}
-	md, err := dc.FetchResource(ctx, g.resourceMetadataURL, cfg.Resource)
+	octx, done := g.upstream(ctx, UpstreamCall{Kind: UpstreamDiscovery, URL: g.resourceMetadataURL, Trigger: "start"})
+	md, err := dc.FetchResource(octx, g.resourceMetadataURL, cfg.Resource)
+	done(UpstreamResult{Status: statusOf(err), Err: err})
 	if err != nil {
 		return nil, fetchFailure{fmt.Errorf("tokenguard: %w", err)}
 	}
@@ -257,7 +259,17 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 		if err := dc.CheckServer(id); err != nil {
 			return nil, configError{fmt.Errorf("tokenguard: %w", err)}
 		}
-		md, err := dc.FetchServer(ctx, id)
+		trigger := "start"
+		if spec.tenant {
+			trigger = "pattern"
+		}
+		where := ""
+		if urls, _ := discovery.ServerMetadataURLs(id); len(urls) > 0 {
+			where = urls[0] // the RFC 8414 one; an OpenID one may follow
+		}
+		octx, done := g.upstream(ctx, UpstreamCall{Kind: UpstreamDiscovery, Issuer: id, URL: where, Trigger: trigger})
+		md, err := dc.FetchServer(octx, id)
+		done(UpstreamResult{Status: statusOf(err), Err: err})
 		if err != nil {
 			return nil, fetchFailure{fmt.Errorf("tokenguard: %w", err)}
 		}
@@ -292,6 +304,8 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 			InsecureAllowHTTP:  g.cfg.InsecureAllowHTTP,
 			Now:                g.cfg.Now,
 			OnError:            g.keySetLogger(id),
+			Observe:            g.keySetObserver(id, jwksURL),
+			OnRateLimited:      g.keySetLimited(id),
 		})
 		if err != nil {
 			return nil, fetchFailure{fmt.Errorf("tokenguard: keys of issuer %s: %w", id, err)}
@@ -405,20 +419,49 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 		}
 		return in.Authenticate(r)
 	}
+	var path TokenPath
+	if g.cfg.Events.Decision == nil {
+		p, e := g.authenticate(r, &path)
+		if e != nil {
+			return nil, e
+		}
+		return p, nil
+	}
+	start := time.Now()
+	p, e := g.authenticate(r, &path)
+	d := Decision{Stage: StageAuthenticate, Status: http.StatusOK, Path: path, DPoP: g.dpop != nil && usesDPoP(r)}
+	if p != nil {
+		d.Issuer = p.Issuer
+	}
+	if e != nil {
+		d.Status, d.Reason = e.Status, e.Reason
+	}
+	d.Duration = time.Since(start)
+	g.cfg.Events.Decision(r.Context(), d)
+	if e != nil {
+		return nil, e
+	}
+	return p, nil
+}
+
+// authenticate is Authenticate's judgment; path is set to how the token
+// was judged. On a refusal after the token's own judgment (its binding, a
+// DPoP proof) it returns the Principal too, for the Decision's issuer.
+func (g *Guard) authenticate(r *http.Request, path *TokenPath) (*Principal, *Error) {
 	token, e := g.extract(r)
 	if e != nil {
 		return nil, e
 	}
-	p, e := g.authenticateToken(r.Context(), token)
+	p, e := g.authenticateToken(r.Context(), token, path)
 	if e != nil {
 		return nil, e
 	}
 	if e := g.checkBinding(r, p); e != nil {
-		return nil, e
+		return p, e
 	}
 	if g.dpop != nil {
 		if e := g.checkDPoP(r, p, token); e != nil {
-			return nil, e
+			return p, e
 		}
 	}
 	return p, nil

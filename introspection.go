@@ -295,8 +295,17 @@ func (b *breaker) allow(now time.Time) (ticket, bool, time.Duration) {
 	return ticket{gen: b.gen, probe: true}, true, 0
 }
 
+// breakerChange is what a call's outcome did to the breaker.
+type breakerChange int
+
+const (
+	breakerSame   breakerChange = iota
+	breakerOpened               // suspended after failures in a row
+	breakerClosed               // a probe got through: calls resume
+)
+
 // done records the outcome of a call that allow let through.
-func (b *breaker) done(t ticket, now time.Time, o outcome) {
+func (b *breaker) done(t ticket, now time.Time, o outcome) breakerChange {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if t.probe {
@@ -306,20 +315,26 @@ func (b *breaker) done(t ticket, now time.Time, o outcome) {
 		// A call from before the last open or close: the state it would
 		// change is gone. (A burst of failures in flight when the breaker
 		// opened must not double its backoff once per call.)
-		return
+		return breakerSame
 	}
 	switch {
 	case o == callOK:
+		was := b.failures >= breakerThreshold
 		b.failures, b.backoff = 0, 0
 		b.gen++
+		if was {
+			return breakerClosed
+		}
 	case o == callFailed && t.probe:
 		b.open(now, min(2*b.backoff, breakerMaxBackoff))
 	case o == callFailed:
 		b.failures++
 		if b.failures == breakerThreshold {
 			b.open(now, breakerMinBackoff)
+			return breakerOpened
 		}
 	}
+	return breakerSame
 	// A neutral probe leaves the breaker open as it was; the next request
 	// probes again.
 }
@@ -502,13 +517,20 @@ func (g *Guard) newIntrospector(iss *issuer, spec issuerSpec) (*introspector, er
 
 // introspect judges an opaque (or, by policy, JWT) token at in's issuer,
 // through the cache; hash is tokenKey(token).
-func (g *Guard) introspect(ctx context.Context, in *introspector, token string) (*Principal, *Error) {
+// path, unless nil, is set to how the answer was had.
+func (g *Guard) introspect(ctx context.Context, in *introspector, token string, path *TokenPath) (*Principal, *Error) {
 	// The issuer is part of the key: an answer one issuer gave is never
 	// taken for another's.
 	hash := tokenKey(token)
 	key := hash + in.issuer
 	if c, ok := in.shared.cache.Get(ctx, key); ok {
+		if path != nil {
+			*path = PathOpaqueCached
+		}
 		return in.judge(c)
+	}
+	if path != nil {
+		*path = PathOpaque
 	}
 	if until := in.limits.blockedUntil.Load(); until != 0 {
 		if wait := time.Unix(0, until).Sub(in.now()); wait > 0 {
@@ -518,8 +540,10 @@ func (g *Guard) introspect(ctx context.Context, in *introspector, token string) 
 	// The flight runs on the guard's context, not the first caller's, so
 	// one caller giving up does not fail the others; each waits on its own.
 	ch := in.flights.DoChan(key, func() (any, error) {
+		fctx, stop := g.detached(ctx) // the first caller's trace, the Guard's lifetime
+		defer stop()
 		gen := in.shared.forgets.Load()
-		v, err := in.call(g.ctx, g, key, hash, token, gen)
+		v, err := in.call(fctx, g, key, hash, token, gen)
 		if in.shared.forgottenSince(hash, gen) {
 			// Forgotten while in flight: what the flight cached may be
 			// from before the revocation. (Forget marks, then drops; this
@@ -608,18 +632,20 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token str
 		}
 	}
 	in.shared.calls.Add(1)
-	res, err := in.client.Introspect(ctx, token)
+	octx, done := g.upstream(ctx, UpstreamCall{Kind: UpstreamIntrospection, Issuer: in.issuer, URL: in.endpoint})
+	res, err := in.client.Introspect(octx, token)
+	done(UpstreamResult{Status: statusOf(err), Err: err, Active: err == nil && res != nil && res.Active})
 	var ue *introspect.UpstreamError
 	if errors.As(err, &ue) && ue.StatusCode == 400 && in.requestsWork(ctx) {
 		// The endpoint answers a well-formed request, so this 400 is
 		// about the token: a verdict, cached, and not a client's way to
 		// make us answer 503 at will.
-		br.done(tk, in.now(), callOK)
+		g.breakerEvent(ctx, in, br.done(tk, in.now(), callOK))
 		c.Set(ctx, key, &cached{}, in.negativeTTL)
 		share(nil, "token is not active")
 		return nil, errInvalidToken("token is not active", fmt.Errorf("introspection at %s: 400 %s for this token, while the endpoint answers other requests", in.issuer, ue.ErrorCode))
 	}
-	br.done(tk, in.now(), callOutcome(err))
+	g.breakerEvent(ctx, in, br.done(tk, in.now(), callOutcome(err)))
 	if ue != nil && ue.StatusCode == 400 {
 		// A 400 for this token and for the probe: our request may be at
 		// fault, so 503, not a verdict; remembered briefly so that a
@@ -807,4 +833,12 @@ func (g *Guard) IntrospectionStats() IntrospectionStats {
 	}
 	st := in.cache.Stats()
 	return IntrospectionStats{Calls: in.calls.Load(), Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions, Entries: in.cache.Len()}
+}
+
+// breakerEvent tells Events.Breaker of a change of in's breaker.
+func (g *Guard) breakerEvent(ctx context.Context, in *introspector, c breakerChange) {
+	if c == breakerSame || g.cfg.Events.Breaker == nil {
+		return
+	}
+	g.cfg.Events.Breaker(ctx, in.issuer, c == breakerOpened)
 }

@@ -511,6 +511,9 @@ func (g *Guard) Check(r *http.Request, reqs ...Requirement) (*Principal, error) 
 			return nil, errForbidden(errors.New("zero Requirement: build requirements with AllScopes, AnyScope, ClaimIs or Satisfies"))
 		}
 		if e := req.check(g, p); e != nil {
+			if g.cfg.Events.Decision != nil {
+				g.cfg.Events.Decision(r.Context(), Decision{Stage: StageAuthorize, Status: e.Status, Reason: e.Reason, Path: PathNone, Issuer: p.Issuer, DPoP: g.dpop != nil && usesDPoP(r)})
+			}
 			return nil, e
 		}
 	}

@@ -132,7 +132,7 @@ func unixNano(t time.Time) int64 {
 
 // verifiedJWT is verifyJWT behind the caches of verified and of refused
 // tokens. It also returns the issuer that vouched for the token.
-func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *issuer, *Error) {
+func (g *Guard) verifiedJWT(ctx context.Context, token string, path *TokenPath) (*Principal, *issuer, *Error) {
 	th := g.cache.hasher.sum(token)
 	now := g.now()
 	nowNs := now.UnixNano()
@@ -144,6 +144,7 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *iss
 			// and gets that path's answer (503, or a new discovery).
 			if c.key.Live() && c.iss.keys.Usable(now) == nil {
 				if p := c.principal(g, expires); p != nil {
+					*path = PathJWTCached
 					return p, c.iss, nil
 				}
 			}
@@ -154,6 +155,7 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *iss
 	}
 	if r, _, ok := g.cache.refused.get(th, nowNs); ok && (r.gen == 0 || r.gen == r.iss.keys.Generation()) {
 		g.cache.refusals.Add(1)
+		*path = PathRefusedCache
 		cp := *r.e // the handler may change what it is given
 		return nil, nil, &cp
 	}
@@ -161,6 +163,7 @@ func (g *Guard) verifiedJWT(ctx context.Context, token string) (*Principal, *iss
 	if e := checkSyntax(token); e != nil {
 		return nil, nil, e
 	}
+	*path = PathJWT
 	p, by, gen, e := g.verifyJWT(ctx, token)
 	if e != nil {
 		if gen != 0 || remembered(e) {

@@ -13,8 +13,8 @@ import (
 )
 
 // authenticateToken judges one extracted token.
-func (g *Guard) authenticateToken(ctx context.Context, token string) (*Principal, *Error) {
-	p, e := g.judgeToken(ctx, token)
+func (g *Guard) authenticateToken(ctx context.Context, token string, path *TokenPath) (*Principal, *Error) {
+	p, e := g.judgeToken(ctx, token, path)
 	if e != nil {
 		return nil, e
 	}
@@ -25,7 +25,8 @@ func (g *Guard) authenticateToken(ctx context.Context, token string) (*Principal
 }
 
 // judgeToken applies the built-in checks on the JWT or introspection path.
-func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Error) {
+// path is set to how the token was judged.
+func (g *Guard) judgeToken(ctx context.Context, token string, path *TokenPath) (*Principal, *Error) {
 	if !jwt.MaybeJWS(token) {
 		if e := checkSyntax(token); e != nil {
 			return nil, e
@@ -49,9 +50,9 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		if e != nil {
 			return nil, e
 		}
-		return g.introspect(ctx, iss.intro, token)
+		return g.introspect(ctx, iss.intro, token, path)
 	}
-	p, by, e := g.verifiedJWT(ctx, token)
+	p, by, e := g.verifiedJWT(ctx, token, path)
 	if e != nil {
 		if e.introspectable && g.introspection != nil && g.cfg.Introspection.JWTs == IntrospectJWTUnknownIssuer {
 			at := e.introspectAt
@@ -72,7 +73,7 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 				}
 			}
 			if at.intro != nil {
-				return g.introspect(ctx, at.intro, token)
+				return g.introspect(ctx, at.intro, token, path)
 			}
 		}
 		return nil, e
@@ -81,7 +82,7 @@ func (g *Guard) judgeToken(ctx context.Context, token string) (*Principal, *Erro
 		// Local checks passed; the issuer that signed it has the last word
 		// (revocation). by is the issuer that verified the token, even if
 		// a pattern issuer has left the LRU since.
-		ip, e := g.introspect(ctx, by.intro, token)
+		ip, e := g.introspect(ctx, by.intro, token, nil)
 		if e != nil {
 			return nil, e
 		}

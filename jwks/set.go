@@ -70,6 +70,43 @@ type Options struct {
 	// OnError is told of every failed refresh and of skipped keys. Nil
 	// means errors are only visible through LastError.
 	OnError func(error)
+	// Observe, when set, is called as each fetch starts, for metrics and
+	// traces: ctx is the context of what caused it (the Lookup of an
+	// unknown kid, a Refresh, New; the Set's own for a scheduled one),
+	// and the context Observe returns is the fetch's own (a span in it
+	// becomes the HTTP call's parent), though only the Set's Close
+	// cancels the fetch. done is called once with the outcome, before
+	// the fetch's waiters are released. Observe and done must not block.
+	Observe func(ctx context.Context, trigger Trigger) (_ context.Context, done func(Fetch))
+	// OnRateLimited, when set, is called for each Lookup of an unknown kid
+	// that caused no fetch because UnknownKeyCooldown (or the server's
+	// Retry-After) had not passed.
+	OnRateLimited func(ctx context.Context)
+}
+
+// Trigger says why a Set fetched.
+type Trigger string
+
+// The triggers.
+const (
+	TriggerStart      Trigger = "start"       // New
+	TriggerSchedule   Trigger = "schedule"    // the background refresh
+	TriggerUnknownKey Trigger = "unknown_kid" // a Lookup of a kid the set lacks
+	TriggerRefresh    Trigger = "refresh"     // Refresh
+)
+
+// Fetch is the outcome of one fetch, for Options.Observe.
+type Fetch struct {
+	Trigger Trigger
+	// Status is the HTTP status, 0 when there was no answer.
+	Status int
+	// Duration is the time from the start of the fetch to its outcome.
+	Duration time.Duration
+	// Keys and Skipped count the usable keys and the JWKs skipped as
+	// unusable in the document; both are 0 when none was parsed.
+	Keys, Skipped int
+	// Err is nil for a fetch that replaced the set.
+	Err error
 }
 
 func (o *Options) defaults() {
@@ -147,7 +184,7 @@ func New(ctx context.Context, url string, opts Options) (*Set, error) {
 	}
 	s := &Set{url: url, opts: opts, wake: make(chan time.Duration, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	f, _ := s.startFlight(false)
+	f, _ := s.startFlight(ctx, TriggerStart, false)
 	select {
 	case <-f.done:
 	case <-ctx.Done():
@@ -250,8 +287,11 @@ func (s *Set) Lookup(ctx context.Context, kid, alg string) ([]Key, error) {
 	if s.static {
 		return nil, fmt.Errorf("%w: kid %s, alg %s (static key set)", ErrUnknownKey, kidText(kid), alg)
 	}
-	f, ok := s.startFlight(true)
+	f, ok := s.startFlight(ctx, TriggerUnknownKey, true)
 	if !ok {
+		if s.opts.OnRateLimited != nil {
+			s.opts.OnRateLimited(ctx)
+		}
 		// Rate-limited. A refresh may have just landed; look again.
 		if keys, err := s.current(kid, alg); err != nil || len(keys) > 0 {
 			return keys, err
@@ -374,7 +414,7 @@ func (s *Set) Refresh(ctx context.Context) error {
 		}
 		return nil
 	}
-	f, _ := s.startFlight(false)
+	f, _ := s.startFlight(ctx, TriggerRefresh, false)
 	if f == nil {
 		return ErrClosed
 	}
@@ -386,10 +426,11 @@ func (s *Set) Refresh(ctx context.Context) error {
 	}
 }
 
-// startFlight returns the fetch in flight or starts one. With limited, a new
-// fetch starts only if the cooldown has passed since the last one; otherwise
-// it returns (nil, false). It returns (nil, true) after Close.
-func (s *Set) startFlight(limited bool) (*flight, bool) {
+// startFlight returns the fetch in flight or starts one, caused by
+// trigger in ctx. With limited, a new fetch starts only if the cooldown has
+// passed since the last one; otherwise it returns (nil, false). It returns
+// (nil, true) after Close.
+func (s *Set) startFlight(ctx context.Context, trigger Trigger, limited bool) (*flight, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.static {
@@ -410,10 +451,32 @@ func (s *Set) startFlight(limited bool) (*flight, bool) {
 	f := &flight{done: make(chan struct{})}
 	s.inflight = f
 	s.fetches++
+	fctx, done := s.ctx, func(Fetch) {}
+	start := s.opts.Now()
+	if s.opts.Observe != nil {
+		// The fetch keeps the caller's values (its trace) but not its
+		// cancellation: it serves every waiter, and only Close stops it.
+		var stop context.CancelFunc
+		fctx, stop = context.WithCancel(context.WithoutCancel(ctx))
+		context.AfterFunc(s.ctx, stop)
+		octx, d := s.opts.Observe(fctx, trigger)
+		if octx != nil {
+			fctx = octx
+		}
+		done = func(f Fetch) {
+			defer stop()
+			f.Trigger, f.Duration = trigger, s.opts.Now().Sub(start)
+			if d != nil {
+				d(f)
+			}
+		}
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		next, err := s.fetch()
+		next, out, err := s.fetch(fctx)
+		out.Err = err
+		done(out)
 		s.mu.Lock()
 		s.inflight = nil
 		s.lastErr = err
@@ -441,9 +504,10 @@ func (s *Set) startFlight(limited bool) (*flight, bool) {
 }
 
 // fetch downloads and parses the set, replaces the current one on success,
-// and returns when the next background refresh is due.
-func (s *Set) fetch() (time.Duration, error) {
-	resp, err := fetch.Get(s.ctx, s.url, fetch.Options{
+// and returns when the next background refresh is due and what it saw.
+func (s *Set) fetch(ctx context.Context) (time.Duration, Fetch, error) {
+	var out Fetch
+	resp, err := fetch.Get(ctx, s.url, fetch.Options{
 		Client:        s.opts.HTTPClient,
 		Timeout:       s.opts.FetchTimeout,
 		MaxBytes:      s.opts.MaxBytes,
@@ -453,7 +517,10 @@ func (s *Set) fetch() (time.Duration, error) {
 	if err != nil {
 		next := s.opts.MinRefreshInterval
 		var se *fetch.StatusError
-		if errors.As(err, &se) && se.RetryAfter > 0 && (se.StatusCode == 429 || se.StatusCode == 503) {
+		if errors.As(err, &se) {
+			out.Status = se.StatusCode
+		}
+		if se != nil && se.RetryAfter > 0 && (se.StatusCode == 429 || se.StatusCode == 503) {
 			// The server asked for quiet: no unknown-kid fetch until then,
 			// within reason (a hostile hint must not silence us for days).
 			hold := min(se.RetryAfter, maxRetryAfter)
@@ -462,8 +529,9 @@ func (s *Set) fetch() (time.Duration, error) {
 			s.mu.Unlock()
 			next = max(next, hold)
 		}
-		return next, fmt.Errorf("jwks: %w", err)
+		return next, out, fmt.Errorf("jwks: %w", err)
 	}
+	out.Status = http.StatusOK
 	old := s.cur.Load()
 	var prev map[string]*KeyLife
 	if old != nil {
@@ -474,8 +542,9 @@ func (s *Set) fetch() (time.Duration, error) {
 	}
 	p, err := parse(resp.Body, s.opts.MaxKeys, prev)
 	if err != nil {
-		return s.opts.MinRefreshInterval, fmt.Errorf("jwks: %s: %w", s.url, err)
+		return s.opts.MinRefreshInterval, out, fmt.Errorf("jwks: %s: %w", s.url, err)
 	}
+	out.Keys, out.Skipped = len(p.keys), len(p.skipped)
 	if len(p.index) == 0 {
 		// An empty or wholly unusable set is a server fault, not a
 		// rotation: storing it would turn every valid token into 401
@@ -485,7 +554,7 @@ func (s *Set) fetch() (time.Duration, error) {
 		for _, sk := range p.skipped[:min(len(p.skipped), 3)] {
 			reasons = append(reasons, fmt.Sprintf("kid %s: %s", kidText(sk.ID), sk.Reason))
 		}
-		return s.opts.MinRefreshInterval, fmt.Errorf("%w: %s has %d keys, none usable (%s); keeping the last good set", ErrNoUsableKeys, s.url, len(p.keys)+len(p.skipped), strings.Join(reasons, "; "))
+		return s.opts.MinRefreshInterval, out, fmt.Errorf("%w: %s has %d keys, none usable (%s); keeping the last good set", ErrNoUsableKeys, s.url, len(p.keys)+len(p.skipped), strings.Join(reasons, "; "))
 	}
 	// A refresh replaces the set: a key the server stopped publishing must
 	// stop verifying tokens now, not live on in a merge.
@@ -511,7 +580,7 @@ func (s *Set) fetch() (time.Duration, error) {
 			s.opts.OnError(fmt.Errorf("jwks: %s: skipped key %d (kid %s): %s", s.url, sk.Index, kidText(sk.ID), sk.Reason))
 		}
 	}
-	return s.interval(resp.Header.Get("Cache-Control")), nil
+	return s.interval(resp.Header.Get("Cache-Control")), out, nil
 }
 
 // interval turns Cache-Control into the time until the next refresh, within
@@ -549,7 +618,7 @@ func (s *Set) loop() {
 		case next := <-s.wake:
 			t.Reset(next)
 		case <-t.C:
-			s.startFlight(false)
+			s.startFlight(s.ctx, TriggerSchedule, false)
 			// The flight sends the next interval on wake; until then, do not
 			// fire again.
 			t.Reset(s.opts.MaxRefreshInterval)
