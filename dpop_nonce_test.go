@@ -285,3 +285,26 @@ func TestDPoPPerIssuer(t *testing.T) {
 		}
 	})
 }
+
+// Challenges says what WriteError sends, for the scheme the request
+// used: DPoP first for a DPoP request, Bearer first otherwise.
+func TestChallengesFollowTheRequestsScheme(t *testing.T) {
+	as := shared(t)
+	g := newGuard(t, as, tokenguard.Config{Resource: as.Resource(), Issuer: as.Issuer, DPoP: tokenguard.DPoPConfig{Mode: tokenguard.DPoPAllowed}})
+	key := oauthtest.NewDPoPKey("ES256")
+	expired := as.Mint(key.Bind(oauthtest.Claims{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix()}))
+	for _, scheme := range []string{"DPoP", "Bearer"} {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Authorization", scheme+" "+expired)
+		_, err := g.Authenticate(r)
+		w := httptest.NewRecorder()
+		g.WriteError(w, r, err)
+		got, want := g.Challenges(r, err), w.Header().Values("WWW-Authenticate")
+		if len(want) != 2 || strings.Join(got, "\n") != strings.Join(want, "\n") || !strings.HasPrefix(got[0], scheme+" ") || !strings.Contains(got[0], `error="invalid_token"`) {
+			t.Errorf("%s: Challenges %q, WriteError %q", scheme, got, want)
+		}
+	}
+	if got := g.Challenges(nil, &tokenguard.Error{Status: 503}); got != nil {
+		t.Errorf("503: %q", got)
+	}
+}

@@ -408,6 +408,22 @@ func (g *Guard) Challenge(err error) string {
 	return strings.Join(g.challenges(asError(err), ""), ", ")
 }
 
+// Challenges returns every WWW-Authenticate value WriteError sends when it
+// answers r with err, in order: one for most answers, two (the scheme r
+// used first) when DPoP is allowed, none for a 503 or 500. Unlike
+// Challenge it knows which scheme r used, so adapters answering in another
+// protocol (gRPC metadata) say exactly what WriteError would.
+func (g *Guard) Challenges(r *http.Request, err error) []string {
+	if in := g.started(); in != nil {
+		return in.Challenges(r, err)
+	}
+	scheme := ""
+	if g.dpop != nil && r != nil && usesDPoP(r) {
+		scheme = schemeDPoP
+	}
+	return g.challenges(asError(err), scheme)
+}
+
 // challenges are the WWW-Authenticate values for e, for a request that
 // used scheme (schemeDPoP, or "" for Bearer or none): with DPoP enabled,
 // the scheme the request used (or DPoP, where it is required) carries the
@@ -464,12 +480,8 @@ func (g *Guard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	e := asError(err)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	scheme := ""
-	if g.dpop != nil && usesDPoP(r) {
-		scheme = schemeDPoP
-	}
 	h.Del("WWW-Authenticate")
-	for _, c := range g.challenges(e, scheme) {
+	for _, c := range g.Challenges(r, e) {
 		h.Add("WWW-Authenticate", c)
 	}
 	if e.DPoPNonce != "" {
