@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,13 +197,16 @@ func TestPublicMethod(t *testing.T) {
 // adds to it and to Methods, and is asked with the full method name.
 func TestRequireAndMethodRequirements(t *testing.T) {
 	as, g := newGuard(t, nil)
-	var asked []string
-	done := make(chan struct{}, 16)
+	var (
+		mu    sync.Mutex
+		asked []string
+	)
 	opts := testOptions()
 	opts.Require = []tokenguard.Requirement{tokenguard.AllScopes("orders:read")}
 	opts.MethodRequirements = func(fullMethod string) []tokenguard.Requirement {
+		mu.Lock()
 		asked = append(asked, fullMethod)
-		done <- struct{}{}
+		mu.Unlock()
 		if fullMethod == methodWatch {
 			return []tokenguard.Requirement{tokenguard.ClaimIs("tier", "gold")}
 		}
@@ -247,7 +251,9 @@ func TestRequireAndMethodRequirements(t *testing.T) {
 			t.Errorf("%s: www-authenticate\n got %q\nwant %q", c.name, o.challenge(), c.chal)
 		}
 	}
-	if c := len(done); c != 7 {
+	mu.Lock()
+	defer mu.Unlock()
+	if c := len(asked); c != 7 {
 		t.Errorf("MethodRequirements asked %d times, want 7 (never for the public method): %q", c, asked)
 	}
 	if !slices.Contains(asked, methodWatch) || slices.Contains(asked, methodPing) {
