@@ -168,8 +168,13 @@ type dpopState struct {
 	window   time.Duration
 	origin   string
 	seen     *replayStore
-	nonces   *nonceIssuer // nil without Config.DPoP.NonceKey
+	keys     *dpop.KeyCache // the proof keys clients reuse, parsed once
+	nonces   *nonceIssuer   // nil without Config.DPoP.NonceKey
 }
+
+// dpopKeyCacheSize bounds the proof keys remembered: one per client that
+// is active at once, beyond which a client's key is parsed again.
+const dpopKeyCacheSize = 4096
 
 // minNonceKey is the shortest NonceKey taken: an HMAC key of 256 bits.
 const minNonceKey = 32
@@ -233,6 +238,7 @@ func newDPoP(c DPoPConfig, resource string, plan *issuerPlan) (*dpopState, error
 		return nil, errors.New("tokenguard: Config.DPoP.NonceLifetime is set without a NonceKey")
 	}
 	d.algs, d.window, d.origin, d.seen = c.Algorithms, c.Window, strings.TrimSuffix(origin, "/"), newReplayStore(dpopReplayCapacity)
+	d.keys = dpop.NewKeyCache(dpopKeyCacheSize)
 	return d, nil
 }
 
@@ -330,6 +336,7 @@ func (d *dpopState) options(r *http.Request, token string, now time.Time) dpop.O
 		AccessToken: token,
 		Now:         now,
 		Window:      d.window,
+		Keys:        d.keys,
 	}
 	if n := d.nonces; n != nil {
 		o.Nonce = func(nonce string) bool { return n.valid(nonce, now) }

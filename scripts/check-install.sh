@@ -48,10 +48,11 @@ fail() {
   exit 1
 }
 
-# The modules users import: the core, every adapter, and the shared stores of
-# cache/ (cache/redis).
+# The modules users import: the core, every adapter, the shared stores of
+# cache/ (cache/redis), and the OpenTelemetry module (otel).
 dirs=(.)
-for gomod in adapters/*/go.mod cache/*/go.mod; do
+for gomod in adapters/*/go.mod cache/*/go.mod otel/go.mod; do
+  [ -f "$gomod" ] || continue
   dirs+=("$(dirname "$gomod")")
 done
 mods=()
@@ -74,7 +75,7 @@ proxy=$tmp/proxy
 # adapter or store, as users pick one: a module importing several selects
 # versions that none of the repository's modules builds with (echo/v5 requires
 # a newer golang.org/x/net than the echo adapter's), which only the network has.
-declare -A uses=([adapters/gin]=New [adapters/echo]=New [adapters/echo5]=New [adapters/mcp]=Middleware [cache/redis]=New)
+declare -A uses=([adapters/gin]=New [adapters/echo]=New [adapters/echo5]=New [adapters/fiber]=New [adapters/grpc]=UnaryServerInterceptor [adapters/mcp]=Middleware [cache/redis]=New [otel]=New)
 gomodcache=$(go env GOMODCACHE)
 fallback=$(go env GOPROXY)
 export GOWORK=off GOFLAGS=-modcacherw GOMODCACHE="$tmp/modcache"

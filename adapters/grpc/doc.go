@@ -51,14 +51,14 @@
 //
 // (a status a Config.ValidateClaims hook chooses maps as 404 NotFound, 429
 // ResourceExhausted, any other 4xx PermissionDenied and any other 5xx
-// Internal). The RFC 6750 challenge, exactly Guard.Challenge, goes in the
+// Internal). The RFC 6750 challenges, exactly Guard.Challenges, go in the
 // www-authenticate metadata, with codes.Unavailable the seconds to wait in
 // retry-after, and with a use_dpop_nonce refusal the nonce to use in
 // dpop-nonce (RFC 9449 §8): in the response header of a unary call (read it
 // with the grpc.Header call option), and in the trailer of a stream
 // (ClientStream.Trailer once RecvMsg has returned the error). With DPoP
 // allowed, the two challenges (Bearer and DPoP) come as one value, joined
-// with ", ", as Guard.Challenge gives them. An accepted call in the DPoP
+// with ", ", as Guard.Challenge joins them. An accepted call in the DPoP
 // scheme gets the Guard's current nonce in the dpop-nonce header, when the
 // Guard issues nonces (DPoPConfig.NonceKey), as Guard.Handler sends
 // DPoP-Nonce.

@@ -68,7 +68,7 @@ type Options struct {
 // certificate of a mutual-TLS connection. A refused call gets the status
 // code the package documentation lists for the refusal's HTTP status, with
 // the refusal's description as message (never the token), and its response
-// header metadata carries the challenge Guard.Challenge gives for it in
+// header metadata carries the challenges Guard.Challenges gives for it in
 // www-authenticate, for codes.Unavailable the seconds to wait in
 // retry-after, and for a use_dpop_nonce refusal the nonce in dpop-nonce.
 // An accepted call in the DPoP scheme gets the Guard's current nonce in
@@ -86,7 +86,7 @@ func UnaryServerInterceptor(g *tokenguard.Guard, opts Options) grpc.UnaryServerI
 		}
 		pr, r, err := p.check(ctx, info.FullMethod)
 		if err != nil {
-			_ = grpc.SetHeader(ctx, refusalMD(g, err))
+			_ = grpc.SetHeader(ctx, refusalMD(g, r, err))
 			return nil, refusal(err)
 		}
 		if md := acceptedMD(g, r); md != nil {
@@ -116,7 +116,7 @@ func StreamServerInterceptor(g *tokenguard.Guard, opts Options) grpc.StreamServe
 		ctx := ss.Context()
 		pr, r, err := p.check(ctx, info.FullMethod)
 		if err != nil {
-			ss.SetTrailer(refusalMD(g, err))
+			ss.SetTrailer(refusalMD(g, r, err))
 			return refusal(err)
 		}
 		if md := acceptedMD(g, r); md != nil {

@@ -129,7 +129,7 @@ func TestRefusalMD(t *testing.T) {
 		"500":           {&tokenguard.Error{Status: 500}, nil, false},
 		"a plain error": {errors.New("boom"), nil, false},
 	} {
-		md := refusalMD(g, c.err)
+		md := refusalMD(g, nil, c.err)
 		if got := md.Get(mdRetryAfter); !slices.Equal(got, c.retry) {
 			t.Errorf("%s: retry-after %q, want %q", name, got, c.retry)
 		}

@@ -17,7 +17,7 @@ import (
 // Metadata keys of a refusal, in the response header of a unary call and
 // the trailer of a stream.
 const (
-	// mdChallenge carries Guard.Challenge: the RFC 6750 challenge, or
+	// mdChallenge carries Guard.Challenges joined: the RFC 6750 challenge, or
 	// with DPoP allowed both challenges joined with ", ".
 	mdChallenge = "www-authenticate"
 	// mdRetryAfter carries the whole seconds to wait after a
@@ -74,12 +74,14 @@ func refusal(err error) error {
 	return status.Error(code(st), desc)
 }
 
-// refusalMD is the metadata sent with a refusal: the challenge the Guard
-// gives for it, for a 503 the seconds to wait (whole seconds, at least
-// one, as the core's Retry-After), and the refusal's DPoP nonce.
-func refusalMD(g *tokenguard.Guard, err error) metadata.MD {
+// refusalMD is the metadata sent with a refusal of r: the challenges the
+// Guard gives for it (Guard.Challenges, which knows the scheme r used;
+// joined with ", " as one field may carry several), for a 503 the seconds
+// to wait (whole seconds, at least one, as the core's Retry-After), and
+// the refusal's DPoP nonce. r may be nil.
+func refusalMD(g *tokenguard.Guard, r *http.Request, err error) metadata.MD {
 	md := metadata.MD{}
-	if c := g.Challenge(err); c != "" {
+	if c := strings.Join(g.Challenges(r, err), ", "); c != "" {
 		md.Set(mdChallenge, c)
 	}
 	st, _, after, nonce := refusalOf(err)

@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"slices"
 	"strings"
 	"time"
@@ -121,6 +122,12 @@ type Options struct {
 	// other check, with a non-empty nonce of NQCHARs (§8.1). When nil, a
 	// nonce claim is not required and, if present, only returned.
 	Nonce func(nonce string) bool
+
+	// Keys, when set, remembers the keys proofs carried, so that a
+	// client's next proof with the same jwk is not parsed and checked
+	// again (for RSA and Ed25519 keys that costs more than the
+	// signature). Nil parses every jwk.
+	Keys *KeyCache
 }
 
 // Proof is what a valid proof tells the caller.
@@ -209,7 +216,7 @@ func Verify(proof string, o Options) (*Proof, error) {
 	if !ok || string(rawJWK) == "null" {
 		return nil, invalid("no jwk header parameter")
 	}
-	key, thumbprint, err := publicKey(rawJWK, h.Alg)
+	key, thumbprint, err := o.Keys.publicKey(rawJWK, h.Alg)
 	if err != nil {
 		return nil, err
 	}
@@ -559,4 +566,43 @@ func quote(s string) string {
 		s = s[:64] + "..."
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// KeyCache remembers what publicKey made of a jwk: a pure function of the
+// member's bytes and the proof's alg, so a hit is exactly what a parse
+// would give. Only keys that passed every check are kept. It is safe for
+// concurrent use.
+type KeyCache struct {
+	keys *lru.Cache[string, parsedKey]
+}
+
+type parsedKey struct {
+	pub        crypto.PublicKey
+	thumbprint string
+}
+
+// NewKeyCache returns a cache of at most size keys.
+func NewKeyCache(size int) *KeyCache {
+	c, err := lru.New[string, parsedKey](max(size, 1))
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &KeyCache{keys: c}
+}
+
+// publicKey is the package's publicKey through the cache; a nil cache
+// parses.
+func (c *KeyCache) publicKey(raw json.RawMessage, alg string) (crypto.PublicKey, string, error) {
+	if c == nil || len(raw) > MaxJWKSize {
+		return publicKey(raw, alg)
+	}
+	k := alg + "\x00" + string(raw)
+	if p, ok := c.keys.Get(k); ok {
+		return p.pub, p.thumbprint, nil
+	}
+	pub, thumbprint, err := publicKey(raw, alg)
+	if err == nil {
+		c.keys.Add(k, parsedKey{pub: pub, thumbprint: thumbprint})
+	}
+	return pub, thumbprint, err
 }
