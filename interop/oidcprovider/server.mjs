@@ -11,7 +11,12 @@
 // indicators (RFC 8707), with JWT access tokens for two of the resources
 // below, opaque ones for the third and when no resource is asked for;
 // introspection (plain, or signed as RFC 9701 says), allowed only to the
-// resource server's clients; revocation. Everything is in memory.
+// resource server's clients; revocation; DPoP (RFC 9449): a token request
+// with a DPoP proof gets a token bound to the proof's key (cnf.jkt in the
+// JWT and in the introspection answer, token_type DPoP), every proof must
+// carry a nonce of this server (use_dpop_nonce and DPoP-Nonce first), and
+// one client gets no token without a proof. Everything is in memory.
+import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 
 import { Provider, errors } from 'oidc-provider';
@@ -64,6 +69,18 @@ server.listen(port, '127.0.0.1', () => {
         scope: SCOPE,
       },
       {
+        // A DPoP client: every token it gets is bound to the key of the
+        // proof it sends, and a token request without a proof is refused.
+        client_id: 'tokenguard-dpop',
+        client_secret: 'dpop-secret',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        scope: SCOPE,
+        dpop_bound_access_tokens: true,
+      },
+      {
         // The resource server (tokenguard): introspects, gets no tokens.
         client_id: 'tokenguard-rs',
         client_secret: 'rs-secret',
@@ -100,6 +117,16 @@ server.listen(port, '127.0.0.1', () => {
       },
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true },
+      // On by default in oidc-provider 9; stated here with what the tests
+      // rely on. Proofs sent to the token endpoint must carry one of this
+      // server's nonces (stateless, under a key made at start), so a
+      // client's first proof is refused with use_dpop_nonce.
+      dPoP: {
+        enabled: true,
+        nonceSecret: crypto.randomBytes(32),
+        requireNonce: () => true,
+        allowReplay: false,
+      },
       resourceIndicators: {
         enabled: true,
         // No resource parameter: no resource server, so an opaque token.
