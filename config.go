@@ -71,12 +71,17 @@ type Config struct {
 	// InsecureIgnoreTokenBinding accepts tokens bound to a key (a cnf
 	// claim or introspection member: DPoP's jkt, RFC 9449; mTLS's
 	// x5t#S256, RFC 8705) as plain bearer tokens, without proof of
-	// possession. By default they are refused with 401 invalid_token: a
-	// stolen bound token must not work for whoever holds it. Set it only
-	// where you knowingly ignore the binding.
+	// possession: the binding is dropped (Principal.Binding is empty), so
+	// such a token works as Bearer, and a DPoP request with it is refused
+	// as one whose token is not bound to the proof's key. By default a
+	// bound token must prove possession (its DPoP proof, its client
+	// certificate), or gets 401 invalid_token: a stolen bound token must
+	// not work for whoever holds it. Set it only where you knowingly
+	// ignore the binding.
 	InsecureIgnoreTokenBinding bool
-	// DPoP accepts DPoP-bound tokens (RFC 9449) with their proofs. Zero
-	// means DPoPDisabled: DPoP-bound tokens are refused.
+	// DPoP accepts DPoP-bound tokens (RFC 9449) with their proofs. The
+	// zero Mode means DPoPDisabled: DPoP-bound tokens are refused, unless
+	// an issuer's TrustedIssuer.DPoP says otherwise.
 	DPoP DPoPConfig
 	// ClientCertificate returns the certificate the client presented, for
 	// certificate-bound tokens (RFC 8705: cnf x5t#S256 must be its
