@@ -28,7 +28,8 @@
 // WWW-Authenticate value as a field of its own, as with DPoP allowed,
 // Retry-After, Cache-Control, the body and its Content-Type), the next
 // handlers do not run, and the middleware returns nil, so Fiber's error
-// handler adds nothing. The tests run the conformance table of
+// handler adds nothing. An accepted request in the DPoP scheme gets the
+// Guard's current DPoP-Nonce, as Guard.Handler sends it. The tests run the conformance table of
 // github.com/tokenguard/tokenguard/oauthtest/conformance through a real
 // fasthttp server on loopback, and through app.Test.
 //

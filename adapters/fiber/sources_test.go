@@ -3,7 +3,9 @@ package tgfiber_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -113,4 +115,44 @@ func readAll(t *testing.T, res *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A Guard that issues DPoP nonces sends the current one with every
+// accepted DPoP request, as Guard.Handler does, through each entry point
+// that authenticates; a Bearer request gets none, and a RequireScopes after
+// New does not authenticate again.
+func TestDPoPNonceOnAcceptance(t *testing.T) {
+	const origin = "https://api.example"
+	as, g := newGuard(t, func(c *tokenguard.Config) {
+		c.DPoP = tokenguard.DPoPConfig{Mode: tokenguard.DPoPAllowed, Origin: origin, NonceKey: []byte("tgfiber test nonce key, 32 bytes")}
+	})
+	app := fiber.New()
+	app.Get("/new", tgfiber.New(g), subject)
+	app.Get("/optional", tgfiber.Optional(g), subject)
+	app.Get("/require", tgfiber.Require(g, tokenguard.ClaimIs("sub", "alice")), subject)
+	app.Get("/both", tgfiber.New(g), tgfiber.RequireScopes(g, "orders:write"), subject)
+	base := serve(t, app, nil)
+	core := httptest.NewServer(g.Handler(nop))
+	t.Cleanup(core.Close)
+
+	key := oauthtest.NewDPoPKey("ES256")
+	tok := as.Mint(key.Bind(oauthtest.Claims{"sub": "alice", "scope": "orders:write"}))
+	dpop := func(path string) http.Header {
+		return http.Header{"Authorization": {"DPoP " + tok}, "Dpop": {key.ProofWith(oauthtest.ProofOptions{
+			Method: "GET", URL: origin + path, Token: tok, Nonce: g.DPoPNonce()})}}
+	}
+	want, _ := get(t, core.Client(), core.URL+"/new", dpop("/new"))
+	if want.StatusCode != 200 || want.Header.Get("DPoP-Nonce") == "" {
+		t.Fatalf("core: %d, DPoP-Nonce %q: the test is wrong", want.StatusCode, want.Header.Get("DPoP-Nonce"))
+	}
+	for _, path := range []string{"/new", "/optional", "/require", "/both"} {
+		res, body := get(t, http.DefaultClient, base+path, dpop(path))
+		if res.StatusCode != 200 || body != "alice" || !reflect.DeepEqual(res.Header.Values("DPoP-Nonce"), want.Header.Values("DPoP-Nonce")) {
+			t.Errorf("%s: %d %q, DPoP-Nonce %q, core %q", path, res.StatusCode, body, res.Header.Values("DPoP-Nonce"), want.Header.Values("DPoP-Nonce"))
+		}
+	}
+	res, _ := get(t, http.DefaultClient, base+"/new", http.Header{"Authorization": {"Bearer " + as.Mint(nil)}})
+	if res.StatusCode != 200 || res.Header.Get("DPoP-Nonce") != "" {
+		t.Errorf("Bearer: %d, DPoP-Nonce %q", res.StatusCode, res.Header.Get("DPoP-Nonce"))
+	}
 }

@@ -3,6 +3,7 @@ package tgfiber
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -127,7 +128,7 @@ func judge(c fiber.Ctx, g *tokenguard.Guard, optional bool, decide func(*http.Re
 	switch {
 	case err == nil:
 		body.detach()
-		store(c, p)
+		store(c, g, r, p)
 	case optional && errors.Is(err, tokenguard.ErrNoToken):
 		body.detach()
 	default:
@@ -140,10 +141,19 @@ func judge(c fiber.Ctx, g *tokenguard.Guard, optional bool, decide func(*http.Re
 	return c.Next()
 }
 
-// store puts p in c's Fiber context, unless it is already there.
-func store(c fiber.Ctx, p *tokenguard.Principal) {
+// store puts p in c's Fiber context, unless it is already there. A request
+// that p was authenticated for here, in the DPoP scheme, gets the Guard's
+// current DPoP nonce, when it issues nonces, as Guard.Handler sends it: the
+// client moves to it before the one it used expires (RFC 9449 §8.2).
+func store(c fiber.Ctx, g *tokenguard.Guard, r *http.Request, p *tokenguard.Principal) {
 	ctx := c.Context()
-	if cur, _ := tokenguard.PrincipalFrom(ctx); cur != p {
-		c.SetContext(tokenguard.WithPrincipal(ctx, p))
+	if cur, _ := tokenguard.PrincipalFrom(ctx); cur == p {
+		return
 	}
+	if n := g.DPoPNonce(); n != "" {
+		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "DPoP") {
+			c.Set("DPoP-Nonce", n)
+		}
+	}
+	c.SetContext(tokenguard.WithPrincipal(ctx, p))
 }
