@@ -3,6 +3,7 @@ package tokenguard_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -306,5 +307,47 @@ func TestChallengesFollowTheRequestsScheme(t *testing.T) {
 	}
 	if got := g.Challenges(nil, &tokenguard.Error{Status: 503}); got != nil {
 		t.Errorf("503: %q", got)
+	}
+}
+
+// Refuse gives exactly the header fields WriteError sends, and logs the
+// refusal as WriteError does.
+func TestRefuseIsWriteErrorsHeader(t *testing.T) {
+	as := shared(t)
+	logs := &logBuffer{}
+	g := newGuard(t, as, tokenguard.Config{Resource: as.Resource(), Issuer: as.Issuer, Logger: logs.logger(), DPoP: tokenguard.DPoPConfig{Mode: tokenguard.DPoPAllowed, NonceKey: nonceKey}})
+	key := oauthtest.NewDPoPKey("ES256")
+	bound := as.Mint(key.Bind(nil))
+	url := strings.TrimSuffix(as.Resource(), "/api") + "/orders"
+	for _, c := range []struct {
+		what string
+		auth string
+		err  error
+	}{
+		{"use_dpop_nonce", "DPoP " + bound, nil},
+		{"expired, Bearer", "Bearer " + as.Mint(oauthtest.Claims{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix()}), nil},
+		{"503", "Bearer x", &tokenguard.Error{Status: 503, RetryAfter: 1500 * time.Millisecond, Reason: tokenguard.ReasonUpstreamUnavailable}},
+	} {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Authorization", c.auth)
+		r.Header.Set("DPoP", key.Proof("GET", url, bound))
+		err := c.err
+		if err == nil {
+			_, err = g.Authenticate(r)
+		}
+		w := httptest.NewRecorder()
+		g.WriteError(w, r, err)
+		before := strings.Count(logs.String(), "request rejected")
+		e, h := g.Refuse(r, err)
+		// (A 503 is a warning, one per cause per interval: WriteError's
+		// just took this one's place.)
+		if c.err == nil && strings.Count(logs.String(), "request rejected") != before+1 {
+			t.Errorf("%s: Refuse did not log", c.what)
+		}
+		want := w.Header().Clone()
+		want.Del("Content-Type")
+		if fmt.Sprint(h) != fmt.Sprint(want) || e.Status != w.Code {
+			t.Errorf("%s: Refuse %d %v\nWriteError %d %v", c.what, e.Status, h, w.Code, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -466,6 +467,41 @@ func retryAfterSeconds(d time.Duration) int {
 	return max(secs, 1)
 }
 
+// Refuse prepares the refusal of r with err for an adapter that answers in
+// another protocol (gRPC, a WebSocket close): the *Error (status, code,
+// description, scopes) and the header fields WriteError would set, every
+// WWW-Authenticate value in order, Retry-After for a 503 (whole seconds,
+// at least one), Cache-Control and DPoP-Nonce. It logs the refusal as
+// WriteError does. The header is the caller's to change.
+func (g *Guard) Refuse(r *http.Request, err error) (*Error, http.Header) {
+	if in := g.started(); in != nil {
+		return in.Refuse(r, err)
+	}
+	if r == nil {
+		r = &http.Request{URL: &url.URL{}} // logged without method and path
+	}
+	e := asError(err)
+	h := make(http.Header, 4)
+	g.refusalHeader(h, r, e)
+	g.log(r, e)
+	cp := *e
+	return &cp, h
+}
+
+// refusalHeader sets the header fields of e's answer to r in h.
+func (g *Guard) refusalHeader(h http.Header, r *http.Request, e *Error) {
+	h.Set("Cache-Control", "no-store")
+	for _, c := range g.Challenges(r, e) {
+		h.Add("WWW-Authenticate", c)
+	}
+	if e.DPoPNonce != "" {
+		h.Set("DPoP-Nonce", e.DPoPNonce)
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	}
+}
+
 // WriteError answers the request with the status, WWW-Authenticate challenge
 // and body that err calls for. Adapters that call Authenticate themselves
 // use it to answer exactly as Handler does. The headers (WWW-Authenticate,
@@ -479,17 +515,8 @@ func (g *Guard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	e := asError(err)
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
 	h.Del("WWW-Authenticate")
-	for _, c := range g.Challenges(r, e) {
-		h.Add("WWW-Authenticate", c)
-	}
-	if e.DPoPNonce != "" {
-		h.Set("DPoP-Nonce", e.DPoPNonce)
-	}
-	if e.Status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
-	}
+	g.refusalHeader(h, r, e)
 	g.log(r, e)
 	if g.cfg.ErrorHandler != nil {
 		rw := &refusalWriter{ResponseWriter: w, status: e.Status}

@@ -3,7 +3,6 @@ package tggrpc
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,23 +73,22 @@ func refusal(err error) error {
 	return status.Error(code(st), desc)
 }
 
-// refusalMD is the metadata sent with a refusal of r: the challenges the
-// Guard gives for it (Guard.Challenges, which knows the scheme r used;
-// joined with ", " as one field may carry several), for a 503 the seconds
-// to wait (whole seconds, at least one, as the core's Retry-After), and
-// the refusal's DPoP nonce. r may be nil.
+// refusalMD is the metadata sent with a refusal of r: the header fields
+// the Guard would send with it over HTTP (Guard.Refuse, which also logs
+// it): the challenges, joined with ", " as one field may carry several,
+// for a 503 the seconds to wait, and the refusal's DPoP nonce. r may be
+// nil.
 func refusalMD(g *tokenguard.Guard, r *http.Request, err error) metadata.MD {
 	md := metadata.MD{}
-	if c := strings.Join(g.Challenges(r, err), ", "); c != "" {
+	_, h := g.Refuse(r, err)
+	if c := strings.Join(h.Values("WWW-Authenticate"), ", "); c != "" {
 		md.Set(mdChallenge, c)
 	}
-	st, _, after, nonce := refusalOf(err)
-	if st == http.StatusServiceUnavailable {
-		secs := max(int((after+time.Second-1)/time.Second), 1)
-		md.Set(mdRetryAfter, strconv.Itoa(secs))
+	if v := h.Get("Retry-After"); v != "" {
+		md.Set(mdRetryAfter, v)
 	}
-	if nonce != "" {
-		md.Set(mdDPoPNonce, nonce)
+	if v := h.Get("DPoP-Nonce"); v != "" {
+		md.Set(mdDPoPNonce, v)
 	}
 	return md
 }
