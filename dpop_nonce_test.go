@@ -351,3 +351,30 @@ func TestRefuseIsWriteErrorsHeader(t *testing.T) {
 		}
 	}
 }
+
+// Two replicas sharing a fleet store: a proof one accepted is refused by
+// the other.
+func TestDPoPReplayAcrossReplicas(t *testing.T) {
+	store := newMemStore()
+	as, gs := fleetSetup(t, 2, store, tokenguard.FleetConfig{}, nil, func(cfg *tokenguard.Config) {
+		cfg.DPoP = tokenguard.DPoPConfig{Mode: tokenguard.DPoPAllowed, Origin: "https://api.example"}
+	})
+	key := oauthtest.NewDPoPKey("EdDSA")
+	token := as.Mint(key.Bind(nil))
+	proof := key.Proof("GET", "https://api.example/orders", token)
+	send := func(g *tokenguard.Guard) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Authorization", "DPoP "+token)
+		r.Header.Set("DPoP", proof)
+		w := httptest.NewRecorder()
+		g.Handler(okHandler).ServeHTTP(w, r)
+		return w
+	}
+	if w := send(gs[0]); w.Code != 200 {
+		t.Fatalf("replica 0: %d %q", w.Code, w.Header().Values("WWW-Authenticate"))
+	}
+	w := send(gs[1])
+	if got := w.Header().Values("WWW-Authenticate"); w.Code != 401 || len(got) != 2 || !strings.Contains(got[0], `error_description="DPoP proof replayed"`) {
+		t.Fatalf("replica 1, the same proof: %d %q", w.Code, got)
+	}
+}
