@@ -138,15 +138,24 @@ func makeDecisionAttrs(k decisionKey) *decisionAttrs {
 }
 
 // decision records one judgment: a count, and for an authentication its
-// duration.
+// duration. An instrument a View drops (or a no-op provider) costs
+// nothing: the SDK's work for a measurement, most of a decision's cost,
+// is skipped.
 func (in *Instrumentation) decision(ctx context.Context, d tokenguard.Decision) {
+	count := in.decisions.Enabled(ctx)
+	timed := d.Stage == tokenguard.StageAuthenticate && in.decisionDuration.Enabled(ctx)
+	if !count && !timed && !in.decisionEvents {
+		return
+	}
 	k := decisionKey{stage: d.Stage, path: d.Path, status: d.Status, reason: d.Reason}
 	if !in.skipIssuer {
 		k.issuer = d.Issuer
 	}
 	a := in.attrs.get(k)
-	in.decisions.Add(ctx, 1, a.add...)
-	if d.Stage == tokenguard.StageAuthenticate {
+	if count {
+		in.decisions.Add(ctx, 1, a.add...)
+	}
+	if timed {
 		in.decisionDuration.Record(ctx, d.Duration.Seconds(), a.record...)
 	}
 	if in.decisionEvents {

@@ -41,6 +41,7 @@ type setup struct {
 	as     oauthtest.Options
 	opts   tgotel.Options
 	config func(*tokenguard.Config)
+	views  []sdkmetric.View
 }
 
 func newEnv(t testing.TB, s setup) *env {
@@ -52,7 +53,7 @@ func newEnv(t testing.TB, s setup) *env {
 	e.as = oauthtest.NewServer(s.as)
 	t.Cleanup(e.as.Close)
 	e.as.RegisterClient(clientID, clientSecret)
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.reader))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.reader), sdkmetric.WithView(s.views...))
 	e.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()); _ = e.tp.Shutdown(context.Background()) })
 	s.opts.MeterProvider, s.opts.TracerProvider = mp, e.tp

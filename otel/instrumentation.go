@@ -20,11 +20,13 @@ const ScopeName = "github.com/tokenguard/tokenguard/otel"
 // Options configures an Instrumentation. The zero value records to the
 // global providers, with the issuer on every metric.
 type Options struct {
-	// MeterProvider makes the meter of every metric. Nil means
-	// otel.GetMeterProvider() at the time of New.
+	// MeterProvider makes the meter of every metric. Nil means the global
+	// one, otel.GetMeterProvider(), which follows a later
+	// otel.SetMeterProvider.
 	MeterProvider metric.MeterProvider
 	// TracerProvider makes the tracer of the spans of upstream calls. Nil
-	// means otel.GetTracerProvider() at the time of New.
+	// means the global one, otel.GetTracerProvider(), which follows a
+	// later otel.SetTracerProvider.
 	TracerProvider trace.TracerProvider
 	// SkipIssuerAttribute leaves tokenguard.issuer off the metrics of
 	// decisions, upstream calls, limited refetches and suspensions. Each

@@ -1,15 +1,20 @@
 package tgotel_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/tokenguard/tokenguard"
 	"github.com/tokenguard/tokenguard/oauthtest"
 	tgotel "github.com/tokenguard/tokenguard/otel"
 )
@@ -230,4 +235,105 @@ func attrKeys(encoded string) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Decisions from many goroutines at once are all counted (and, under
+// -race, share the attribute cache safely).
+func TestConcurrentDecisions(t *testing.T) {
+	e := newEnv(t, setup{})
+	h := e.g.Handler(ok)
+	tokens := []string{e.as.Mint(nil), e.as.Mint(oauthtest.Claims{"sub": "other"}), "", e.as.MintOpaque(nil)}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				request(nil, h, tokens[(w+i)%len(tokens)])
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0.0
+	for _, v := range points(t, e.collect(t)["tokenguard.decisions"]) {
+		total += v
+	}
+	if total != 400 {
+		t.Fatalf("%v decisions counted, want 400", total)
+	}
+}
+
+// A Guard's hit path allocates no more with tgotel's Events, on the SDK,
+// than with none.
+func TestNoAllocationOnAHit(t *testing.T) {
+	e := newEnv(t, setup{})
+	cfg := e.as.GuardConfig()
+	quiet, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	tok := e.as.Mint(nil)
+	allocs := func(g *tokenguard.Guard) float64 {
+		r := httptest.NewRequest("GET", "/orders", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if _, err := g.Authenticate(r); err != nil {
+			t.Fatal(err)
+		}
+		return testing.AllocsPerRun(200, func() {
+			if _, err := g.Authenticate(r); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if q, l := allocs(quiet), allocs(e.g); l > q {
+		t.Fatalf("a cached hit allocates %.1f times with tgotel, %.1f without", l, q)
+	}
+}
+
+// New with no providers takes the global ones (no-ops by default), and
+// its Events and Observe work on them.
+func TestGlobalProviders(t *testing.T) {
+	in, err := tgotel.New(tgotel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	cfg := as.GuardConfig()
+	cfg.Events = in.Events()
+	g, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	unregister, err := in.Observe(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := request(nil, g.Handler(ok), as.Mint(nil)); got != 200 {
+		t.Fatalf("%d", got)
+	}
+	if err := unregister(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Observe(nil); err == nil {
+		t.Fatal("Observe(nil) succeeded")
+	}
+}
+
+// An instrument a View drops is skipped; the others still record.
+func TestDroppedInstrument(t *testing.T) {
+	e := newEnv(t, setup{views: []sdkmetric.View{dropDuration}})
+	h := e.g.Handler(ok)
+	request(nil, h, e.as.Mint(nil))
+	request(nil, h, "")
+	ms := e.collect(t)
+	if _, found := ms["tokenguard.decision.duration"]; found {
+		t.Error("the dropped histogram was exported")
+	}
+	wantPoints(t, ms, "tokenguard.decisions", map[string]float64{
+		decision("authenticate", "accepted", "jwt", 200, "", e.as.Issuer):     1,
+		decision("authenticate", "refused", "none", 401, "token_missing", ""): 1,
+	})
 }

@@ -25,9 +25,9 @@ var (
 // Observe registers the instruments that read g's pull views at each
 // collection: its caches (Guard.TokenCacheStats, Guard.IntrospectionStats)
 // and the age of each issuer's key set (Guard.Health). The function it
-// returns unregisters them; call it when g is closed. Each Guard observed
-// at once adds its counts to the same series, so two Guards with the same
-// Instrumentation count as one; their key ages are per issuer.
+// returns unregisters them; call it when g is closed. The Guards observed
+// at once by one Instrumentation add their counts into the same series
+// (so observing a Guard twice counts it twice); key ages are per issuer.
 func (in *Instrumentation) Observe(g *tokenguard.Guard) (unregister func() error, err error) {
 	if g == nil {
 		return nil, fmt.Errorf("tgotel: Observe of a nil Guard")

@@ -1,6 +1,7 @@
 package tgotel_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -113,4 +114,30 @@ func TestObserveStaleKeysAndEvictions(t *testing.T) {
 		t.Fatalf("health %+v", hs)
 	}
 	wantPoints(t, e.collect(t), "tokenguard.jwks.age", nil)
+}
+
+// Two Guards observed by one Instrumentation add their counts up.
+func TestObserveTwoGuards(t *testing.T) {
+	e := newEnv(t, setup{})
+	cfg := e.as.GuardConfig()
+	cfg.Events = e.in.Events()
+	g2, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.Close()
+	for _, g := range []*tokenguard.Guard{e.g, g2} {
+		unregister, err := e.in.Observe(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = unregister() }()
+	}
+	tok := e.as.Mint(nil)
+	request(nil, e.g.Handler(ok), tok)
+	request(nil, g2.Handler(ok), tok)
+	request(nil, g2.Handler(ok), tok)
+	wantPoints(t, e.collect(t), "tokenguard.cache.lookups", map[string]float64{
+		cache("jwt", "hit"): 1, cache("jwt", "miss"): 2, cache("introspection", "hit"): 0, cache("introspection", "miss"): 0,
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -60,6 +61,9 @@ func TestNoSecretInTelemetry(t *testing.T) {
 	send(forge(jwt))
 	send(e.as.Mint(claims("aud", "audience-value-0c9e1d")))
 	send(e.as.Mint(claims("scope", "orders:read")))
+	expired := claims()
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	send(e.as.Mint(expired))
 	send(e.as.MintWith(oauthtest.MintOptions{Claims: claims(), Header: map[string]any{"kid": "kid-value-41f0"}}))
 	e.as.RotateKey("ES256")
 	send(e.as.Mint(claims()))
@@ -142,7 +146,7 @@ func TestNoSecretInTelemetry(t *testing.T) {
 	// The scan saw every kind of call and decision it was meant to.
 	all := strings.Join(seen, "\n")
 	for _, want := range []string{"error.type=400", "error.type=invalid_response", "error.type=502", "tokenguard.reason=audience_mismatch",
-		"tokenguard.reason=signature_invalid", "tokenguard.reason=token_inactive", "tokenguard.reason=scope_insufficient",
+		"tokenguard.reason=signature_invalid", "tokenguard.reason=token_expired", "tokenguard.reason=token_inactive", "tokenguard.reason=scope_insufficient",
 		"tokenguard.upstream.trigger=unknown_kid", "tokenguard.reason=upstream_unavailable", "event tokenguard.decision"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("nothing recorded %s", want)
