@@ -162,8 +162,8 @@ func (s *replayStore) add(jkt, jti string, until, now int64) bool {
 // dpopState is a Guard's side of DPoPConfig.
 type dpopState struct {
 	mode     DPoPMode            // the Guard's; DPoPDisabled when only some issuers take DPoP
-	byIssuer map[string]DPoPMode // exact issuers whose mode is their own
-	patterns []issuerPattern     // patterns whose mode is their own (spec.dpop)
+	byIssuer map[string]DPoPMode // every exact issuer's mode
+	patterns []patternMode       // every pattern's, in the plan's order
 	algs     []string
 	window   time.Duration
 	origin   string
@@ -187,21 +187,27 @@ func newDPoP(c DPoPConfig, resource string, plan *issuerPlan) (*dpopState, error
 	if mode == 0 {
 		mode = DPoPDisabled
 	}
-	d := &dpopState{mode: mode}
-	for _, s := range plan.exact {
-		if s.dpop != 0 && s.dpop != mode {
-			if d.byIssuer == nil {
-				d.byIssuer = make(map[string]DPoPMode)
-			}
-			d.byIssuer[s.id] = s.dpop
+	// Every issuer's mode is kept, its own or the Guard's, so that the
+	// issuer a token's iss names decides, as it decides the rest of the
+	// policy: an exact entry first, then the first pattern that matches
+	// (as for every other setting of a tenant).
+	d := &dpopState{mode: mode, byIssuer: make(map[string]DPoPMode, len(plan.exact))}
+	effective := func(m DPoPMode) DPoPMode {
+		if m == 0 {
+			return mode
 		}
+		return m
+	}
+	anyOn := mode != DPoPDisabled
+	for _, s := range plan.exact {
+		d.byIssuer[s.id] = effective(s.dpop)
+		anyOn = anyOn || effective(s.dpop) != DPoPDisabled
 	}
 	for _, p := range plan.patterns {
-		if p.spec.dpop != 0 && p.spec.dpop != mode {
-			d.patterns = append(d.patterns, p)
-		}
+		d.patterns = append(d.patterns, patternMode{p, effective(p.spec.dpop)})
+		anyOn = anyOn || effective(p.spec.dpop) != DPoPDisabled
 	}
-	if mode == DPoPDisabled && d.byIssuer == nil && d.patterns == nil {
+	if !anyOn {
 		if c.NonceKey != nil || c.NonceLifetime != 0 {
 			return nil, errors.New("tokenguard: Config.DPoP.NonceKey is set but no issuer takes DPoP: set Config.DPoP.Mode")
 		}
@@ -242,16 +248,20 @@ func newDPoP(c DPoPConfig, resource string, plan *issuerPlan) (*dpopState, error
 	return d, nil
 }
 
+// patternMode is a pattern issuer and the DPoP mode of its tenants.
+type patternMode struct {
+	issuerPattern
+	mode DPoPMode
+}
+
 // modeFor is the DPoP mode of the tokens of issuer.
 func (d *dpopState) modeFor(issuer string) DPoPMode {
-	if d.byIssuer != nil {
-		if m, ok := d.byIssuer[issuer]; ok {
-			return m
-		}
+	if m, ok := d.byIssuer[issuer]; ok {
+		return m
 	}
 	for i := range d.patterns {
 		if d.patterns[i].match(issuer) {
-			return d.patterns[i].spec.dpop
+			return d.patterns[i].mode
 		}
 	}
 	return d.mode

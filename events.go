@@ -3,6 +3,7 @@ package tokenguard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -136,9 +137,12 @@ func (k UpstreamKind) String() string {
 type UpstreamCall struct {
 	Kind UpstreamKind
 	// Issuer is the issuer the call is for; for the resource's own
-	// metadata (RFC 9728), "".
+	// metadata (RFC 9728), "". For the discovery of an issuer a
+	// Config.Issuers pattern matched, it is the pattern: the issuer is
+	// then only what an unverified token says.
 	Issuer string
-	// URL is the document's or the endpoint's URL.
+	// URL is the document's or the endpoint's URL; "" for the discovery
+	// of a pattern's issuer.
 	URL string
 	// Trigger says why a key set is fetched: "start", "schedule",
 	// "unknown_kid" or "refresh"; for discovery, "start" or "pattern"
@@ -164,23 +168,55 @@ type UpstreamResult struct {
 }
 
 // upstream starts the observation of an upstream call: the context for
-// it and the function to call with its outcome (never nil).
+// it and the function to call, once, with its outcome (never nil). The
+// call keeps ctx's cancellation whatever context Events.Upstream returns,
+// and a panic in the callback or in its done is logged and ignored: a
+// metrics bug must not wedge a flight other requests wait on.
 func (g *Guard) upstream(ctx context.Context, call UpstreamCall) (context.Context, func(UpstreamResult)) {
 	if g.cfg.Events.Upstream == nil {
 		return ctx, func(UpstreamResult) {}
 	}
 	start := time.Now()
-	octx, done := g.cfg.Events.Upstream(ctx, call)
-	if octx == nil {
-		octx = ctx
-	}
-	return octx, func(r UpstreamResult) {
-		if done != nil {
-			if r.Duration == 0 {
-				r.Duration = time.Since(start)
-			}
-			done(r)
+	octx, done := g.callUpstream(ctx, call)
+	c, cancel := context.WithCancel(octx)
+	unregister := context.AfterFunc(ctx, cancel)
+	return c, func(r UpstreamResult) {
+		defer cancel()
+		defer unregister()
+		if done == nil {
+			return
 		}
+		if r.Duration == 0 {
+			r.Duration = time.Since(start)
+		}
+		defer g.recovered("Upstream's done")
+		done(r)
+	}
+}
+
+// callUpstream calls Events.Upstream, falling back to ctx and no done
+// when it panics or returns no context.
+func (g *Guard) callUpstream(ctx context.Context, call UpstreamCall) (octx context.Context, done func(UpstreamResult)) {
+	defer func() {
+		if octx == nil {
+			octx, done = ctx, nil
+		}
+	}()
+	defer g.recovered("Upstream")
+	return g.cfg.Events.Upstream(ctx, call)
+}
+
+// decision tells Events.Decision of d.
+func (g *Guard) decision(ctx context.Context, d Decision) {
+	defer g.recovered("Decision")
+	g.cfg.Events.Decision(ctx, d)
+}
+
+// recovered, deferred around an Events callback, logs its panic (at most
+// once per callback per interval) and lets the Guard go on.
+func (g *Guard) recovered(what string) {
+	if v := recover(); v != nil {
+		g.warnOnce("events:"+what, fmt.Errorf("tokenguard: Config.Events.%s panicked: %v", what, v))
 	}
 }
 
@@ -233,5 +269,8 @@ func (g *Guard) keySetLimited(id string) func(context.Context) {
 	if f == nil {
 		return nil
 	}
-	return func(ctx context.Context) { f(ctx, id) }
+	return func(ctx context.Context) {
+		defer g.recovered("KeyRefetchLimited")
+		f(ctx, id)
+	}
 }

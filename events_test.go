@@ -291,3 +291,23 @@ func TestEventsAllocateNothingOnAHit(t *testing.T) {
 		t.Fatalf("a cached hit allocates %.1f times with Events.Decision, %.1f without (%d decisions)", l, q, n)
 	}
 }
+
+// A callback that panics costs its own report, nothing else: the request
+// is judged as without it, and the panic is logged.
+func TestEventsPanicIsContained(t *testing.T) {
+	as := shared(t)
+	logs := &logBuffer{}
+	g := newGuard(t, as, tokenguard.Config{Logger: logs.logger(), Events: tokenguard.Events{
+		Decision: func(context.Context, tokenguard.Decision) { panic("metrics bug") },
+	}})
+	h := g.Handler(g.RequireScopes("orders:write")(okHandler))
+	if w := call(h, "Bearer "+as.Mint(oauthtest.Claims{"scope": "orders:write"})); w.Code != 200 {
+		t.Fatalf("accepted token: %d", w.Code)
+	}
+	if w := call(h, "Bearer "+as.Mint(nil)); w.Code != 403 {
+		t.Fatalf("token without the scope: %d", w.Code)
+	}
+	if !strings.Contains(logs.String(), "Config.Events.Decision panicked: metrics bug") {
+		t.Fatalf("the panic was not logged: %s", logs.String())
+	}
+}

@@ -259,15 +259,16 @@ func (g *Guard) newIssuer(ctx context.Context, dc *discovery.Client, spec issuer
 		if err := dc.CheckServer(id); err != nil {
 			return nil, configError{fmt.Errorf("tokenguard: %w", err)}
 		}
-		trigger := "start"
-		if spec.tenant {
-			trigger = "pattern"
-		}
-		where := ""
+		call := UpstreamCall{Kind: UpstreamDiscovery, Issuer: id, Trigger: "start"}
 		if urls, _ := discovery.ServerMetadataURLs(id); len(urls) > 0 {
-			where = urls[0] // the RFC 8414 one; an OpenID one may follow
+			call.URL = urls[0] // the RFC 8414 one; an OpenID one may follow
 		}
-		octx, done := g.upstream(ctx, UpstreamCall{Kind: UpstreamDiscovery, Issuer: id, URL: where, Trigger: trigger})
+		if spec.tenant {
+			// The tenant is what an unverified token names: until its
+			// server answers for it, Events see only the pattern.
+			call = UpstreamCall{Kind: UpstreamDiscovery, Issuer: spec.pattern, Trigger: "pattern"}
+		}
+		octx, done := g.upstream(ctx, call)
 		md, err := dc.FetchServer(octx, id)
 		done(UpstreamResult{Status: statusOf(err), Err: err})
 		if err != nil {
@@ -437,7 +438,7 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 		d.Status, d.Reason = e.Status, e.Reason
 	}
 	d.Duration = time.Since(start)
-	g.cfg.Events.Decision(r.Context(), d)
+	g.decision(r.Context(), d)
 	if e != nil {
 		return nil, e
 	}

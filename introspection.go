@@ -840,5 +840,6 @@ func (g *Guard) breakerEvent(ctx context.Context, in *introspector, c breakerCha
 	if c == breakerSame || g.cfg.Events.Breaker == nil {
 		return
 	}
+	defer g.recovered("Breaker")
 	g.cfg.Events.Breaker(ctx, in.issuer, c == breakerOpened)
 }

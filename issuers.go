@@ -28,7 +28,8 @@ import (
 type TrustedIssuer struct {
 	// Issuer is the issuer identifier, compared exactly. It may instead be
 	// a pattern with one "*" standing for one path segment or one host label
-	// (letters, digits, '-' and '_'), such as
+	// (letters, digits, '-' and '_'; at most 128 of them in a path, 63 in a
+	// host), such as
 	// "https://login.example.com/*/v2.0" for a server with an issuer per
 	// tenant: issuers that match are discovered (RFC 8414) on first use.
 	// Nothing outside the pattern is ever fetched. Each issuer or pattern
@@ -123,6 +124,7 @@ type issuerSpec struct {
 	shape          TokenShape
 	limits         *introspectLimits // shared by a pattern's tenants when its endpoint is fixed; else nil
 	tenant         bool              // matched by a pattern
+	pattern        string            // that pattern
 	dpop           DPoPMode          // zero: the Guard's
 }
 
@@ -159,7 +161,17 @@ func (iss *issuer) acceptsAudience(aud []string) bool {
 type issuerPattern struct {
 	prefix, suffix string
 	spec           issuerSpec
+	maxLabel       int // the longest label "*" stands for
 }
+
+// The longest label a pattern's "*" matches: a DNS label in a host, a
+// generous tenant name in a path. The label comes from a token nobody has
+// verified yet: it is fetched, logged and reported to Events, so it is
+// bounded.
+const (
+	maxHostLabel = 63
+	maxPathLabel = 128
+)
 
 // compilePattern validates a pattern: one "*", and with "*" replaced by a
 // label it must be a usable issuer URL.
@@ -178,7 +190,7 @@ func compilePattern(ti TrustedIssuer, spec issuerSpec, allowInsecure bool) (issu
 	if !strings.HasPrefix(ti.Issuer, u.Scheme+"://") || u.RawQuery != "" {
 		return issuerPattern{}, fmt.Errorf("issuer pattern %q: the scheme must be literal and there can be no query", ti.Issuer)
 	}
-	spec.tenant = true
+	spec.tenant, spec.pattern = true, ti.Issuer
 	if ic := spec.introspection; ic != nil {
 		hostLabel := !strings.Contains(strings.TrimPrefix(prefix, u.Scheme+"://"), "/")
 		if hostLabel && ic.AuthMethod != "none" {
@@ -196,12 +208,16 @@ func compilePattern(ti TrustedIssuer, spec issuerSpec, allowInsecure bool) (issu
 			spec.limits = newIntrospectLimits(ic.MaxConcurrent)
 		}
 	}
-	return issuerPattern{prefix: prefix, suffix: suffix, spec: spec}, nil
+	maxLabel := maxPathLabel
+	if !strings.Contains(strings.TrimPrefix(prefix, u.Scheme+"://"), "/") {
+		maxLabel = maxHostLabel
+	}
+	return issuerPattern{prefix: prefix, suffix: suffix, spec: spec, maxLabel: maxLabel}, nil
 }
 
 // match reports whether iss is the pattern with "*" replaced by one label.
 func (p issuerPattern) match(iss string) bool {
-	if len(iss) <= len(p.prefix)+len(p.suffix) || !strings.HasPrefix(iss, p.prefix) || !strings.HasSuffix(iss, p.suffix) {
+	if len(iss) <= len(p.prefix)+len(p.suffix) || len(iss) > len(p.prefix)+len(p.suffix)+p.maxLabel || !strings.HasPrefix(iss, p.prefix) || !strings.HasSuffix(iss, p.suffix) {
 		return false
 	}
 	for _, c := range []byte(iss[len(p.prefix) : len(iss)-len(p.suffix)]) {

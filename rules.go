@@ -512,7 +512,7 @@ func (g *Guard) Check(r *http.Request, reqs ...Requirement) (*Principal, error) 
 		}
 		if e := req.check(g, p); e != nil {
 			if g.cfg.Events.Decision != nil {
-				g.cfg.Events.Decision(r.Context(), Decision{Stage: StageAuthorize, Status: e.Status, Reason: e.Reason, Path: PathNone, Issuer: p.Issuer, DPoP: g.dpop != nil && usesDPoP(r)})
+				g.decision(r.Context(), Decision{Stage: StageAuthorize, Status: e.Status, Reason: e.Reason, Path: PathNone, Issuer: p.Issuer, DPoP: g.dpop != nil && usesDPoP(r)})
 			}
 			return nil, e
 		}

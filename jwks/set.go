@@ -71,12 +71,14 @@ type Options struct {
 	// means errors are only visible through LastError.
 	OnError func(error)
 	// Observe, when set, is called as each fetch starts, for metrics and
-	// traces: ctx is the context of what caused it (the Lookup of an
+	// traces: ctx has the values of what caused it (the Lookup of an
 	// unknown kid, a Refresh, New; the Set's own for a scheduled one),
-	// and the context Observe returns is the fetch's own (a span in it
+	// and the fetch runs in the context Observe returns (a span in it
 	// becomes the HTTP call's parent), though only the Set's Close
 	// cancels the fetch. done is called once with the outcome, before
-	// the fetch's waiters are released. Observe and done must not block.
+	// the fetch's waiters are released. Observe and done run on the
+	// fetch's goroutine and must not block; a panic in either is
+	// reported to OnError and ignored.
 	Observe func(ctx context.Context, trigger Trigger) (_ context.Context, done func(Fetch))
 	// OnRateLimited, when set, is called for each Lookup of an unknown kid
 	// that caused no fetch because UnknownKeyCooldown (or the server's
@@ -290,7 +292,10 @@ func (s *Set) Lookup(ctx context.Context, kid, alg string) ([]Key, error) {
 	f, ok := s.startFlight(ctx, TriggerUnknownKey, true)
 	if !ok {
 		if s.opts.OnRateLimited != nil {
-			s.opts.OnRateLimited(ctx)
+			func() {
+				defer s.recovered("OnRateLimited")
+				s.opts.OnRateLimited(ctx)
+			}()
 		}
 		// Rate-limited. A refresh may have just landed; look again.
 		if keys, err := s.current(kid, alg); err != nil || len(keys) > 0 {
@@ -451,29 +456,11 @@ func (s *Set) startFlight(ctx context.Context, trigger Trigger, limited bool) (*
 	f := &flight{done: make(chan struct{})}
 	s.inflight = f
 	s.fetches++
-	fctx, done := s.ctx, func(Fetch) {}
 	start := s.opts.Now()
-	if s.opts.Observe != nil {
-		// The fetch keeps the caller's values (its trace) but not its
-		// cancellation: it serves every waiter, and only Close stops it.
-		var stop context.CancelFunc
-		fctx, stop = context.WithCancel(context.WithoutCancel(ctx))
-		context.AfterFunc(s.ctx, stop)
-		octx, d := s.opts.Observe(fctx, trigger)
-		if octx != nil {
-			fctx = octx
-		}
-		done = func(f Fetch) {
-			defer stop()
-			f.Trigger, f.Duration = trigger, s.opts.Now().Sub(start)
-			if d != nil {
-				d(f)
-			}
-		}
-	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		fctx, done := s.observe(ctx, trigger, start)
 		next, out, err := s.fetch(fctx)
 		out.Err = err
 		done(out)
@@ -501,6 +488,53 @@ func (s *Set) startFlight(ctx context.Context, trigger Trigger, limited bool) (*
 		}
 	}()
 	return f, true
+}
+
+// observe starts the observation of a fetch caused by trigger in ctx, on
+// the fetch's own goroutine (never under s.mu): the fetch's context and
+// the function to call with its outcome. Without Options.Observe the
+// context is the Set's. The fetch keeps the caller's values (its trace)
+// but not its cancellation, since it serves every waiter: only Close
+// stops it, whatever context Observe returns. A panic in Observe or in
+// its done is reported to OnError and otherwise ignored, so that the
+// flight still ends and releases its waiters.
+func (s *Set) observe(ctx context.Context, trigger Trigger, start time.Time) (context.Context, func(Fetch)) {
+	if s.opts.Observe == nil {
+		return s.ctx, func(Fetch) {}
+	}
+	octx, d := s.callObserve(context.WithoutCancel(ctx), trigger)
+	fctx, cancel := context.WithCancel(octx)
+	unregister := context.AfterFunc(s.ctx, cancel)
+	return fctx, func(f Fetch) {
+		defer cancel()
+		defer unregister()
+		if d == nil {
+			return
+		}
+		f.Trigger, f.Duration = trigger, s.opts.Now().Sub(start)
+		defer s.recovered("done")
+		d(f)
+	}
+}
+
+// callObserve calls Options.Observe, and falls back to ctx and no done
+// when it panics or returns no context.
+func (s *Set) callObserve(ctx context.Context, trigger Trigger) (octx context.Context, done func(Fetch)) {
+	defer func() {
+		if octx == nil {
+			octx, done = ctx, nil
+		}
+	}()
+	defer s.recovered("Observe")
+	return s.opts.Observe(ctx, trigger)
+}
+
+// recovered, deferred, turns a panic of an Options callback into an
+// OnError report.
+func (s *Set) recovered(what string) {
+	if v := recover(); v != nil && s.opts.OnError != nil {
+		s.opts.OnError(fmt.Errorf("jwks: %s: Options.%s panicked: %v", s.url, what, v))
+	}
 }
 
 // fetch downloads and parses the set, replaces the current one on success,
