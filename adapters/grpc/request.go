@@ -25,6 +25,11 @@ import (
 //     that the client certificate of a mutual-TLS connection vouches for a
 //     certificate-bound token; nil on a connection without TLS;
 //   - RemoteAddr, the peer's address; no body.
+//
+// grpc-go lower-cases metadata keys and merges keys that differ only in
+// case (over HTTP/2 they cannot differ); an interceptor in front that
+// adds an "Authorization" key beside the client's "authorization" makes
+// one value win, by map order: add credentials in lower case.
 func newRequest(ctx context.Context, fullMethod string) *http.Request {
 	r := &http.Request{
 		Method:     http.MethodPost,
