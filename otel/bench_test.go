@@ -17,8 +17,8 @@ import (
 	tgotel "github.com/tokenguard/tokenguard/otel"
 )
 
-// dropDuration is a View that drops the decision histogram: half of what
-// a decision costs.
+// dropDuration is a View that drops the decision histogram, one of the
+// two measurements of a decision.
 var dropDuration = sdkmetric.NewView(sdkmetric.Instrument{Name: "tokenguard.decision.duration"},
 	sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})
 

@@ -15,6 +15,9 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokenguard/tokenguard"
 	"github.com/tokenguard/tokenguard/oauthtest"
@@ -88,6 +91,52 @@ func Example() {
 	// tokenguard.decisions accepted jwt: 1
 	// tokenguard.decisions accepted jwt_cached: 1
 	// tokenguard.decisions refused none token_missing: 1
+}
+
+// Each call to the authorization server is a client span; one a request
+// caused (here the introspection of an opaque token) is a child of the
+// request's span, and an otelhttp transport in Config.HTTPClient would nest
+// its HTTP span under it.
+func ExampleInstrumentation_Events_spans() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	as.RegisterClient("resource-server", "its secret")
+
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	in, err := tgotel.New(tgotel.Options{TracerProvider: tp})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := as.GuardConfig()
+	cfg.Events = in.Events()
+	cfg.Introspection = tokenguard.IntrospectionConfig{ClientID: "resource-server", ClientSecret: "its secret"}
+	g, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	// The server span otelhttp.NewHandler would start.
+	ctx, server := tp.Tracer("example").Start(context.Background(), "GET /orders", trace.WithSpanKind(trace.SpanKindServer))
+	r := httptest.NewRequest("GET", "/orders", nil).WithContext(ctx)
+	r.Header.Set("Authorization", "Bearer "+as.MintOpaque(nil))
+	g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})).ServeHTTP(httptest.NewRecorder(), r)
+	server.End()
+
+	for _, s := range spans.Ended() {
+		parent := "root"
+		if s.Parent().SpanID() == server.SpanContext().SpanID() {
+			parent = "child of GET /orders"
+		}
+		fmt.Printf("%s (%s): %s\n", s.Name(), s.SpanKind(), parent)
+	}
+	// Output:
+	// tokenguard discovery (client): root
+	// tokenguard jwks fetch (client): root
+	// tokenguard introspection (client): child of GET /orders
+	// GET /orders (server): root
 }
 
 // For Prometheus, the OpenTelemetry exporter is a reader of the
