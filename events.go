@@ -147,7 +147,8 @@ type UpstreamCall struct {
 	// Trigger says why a key set is fetched: "start", "schedule",
 	// "unknown_kid" or "refresh"; for discovery, "start" or "pattern"
 	// (an issuer a Config.Issuers pattern matched, found on first use);
-	// "" for introspection.
+	// for introspection, "" ("probe" for the call that checks whether the
+	// endpoint answers well-formed requests at all).
 	Trigger string
 }
 
@@ -156,7 +157,9 @@ type UpstreamResult struct {
 	// Status is the HTTP status, 0 when there was no answer.
 	Status int
 	// Err is nil for a call that succeeded. A token judged inactive is a
-	// success.
+	// success; an active answer the Guard refused (another audience, a
+	// refresh token) has Status 200, Active true and Err the
+	// *introspect.TokenError saying why.
 	Err error
 	// Duration is the time the call took.
 	Duration time.Duration
@@ -244,6 +247,9 @@ func statusOf(err error) int {
 	var ue *introspect.UpstreamError
 	if errors.As(err, &ue) {
 		return ue.StatusCode
+	}
+	if errors.As(err, new(*introspect.TokenError)) {
+		return http.StatusOK // an answer, refused for what it says
 	}
 	return 0
 }

@@ -311,3 +311,18 @@ func TestEventsPanicIsContained(t *testing.T) {
 		t.Fatalf("the panic was not logged: %s", logs.String())
 	}
 }
+
+// An active answer the Guard refuses is reported as the answer it was
+// (200, active) with the refusal as Err.
+func TestEventsRefusedIntrospectionAnswer(t *testing.T) {
+	rec := &recorder{}
+	as, g := opaqueSetup(t, oauthtest.Options{}, tokenguard.IntrospectionConfig{}, tokenguard.Config{Events: rec.events()})
+	if w := call(g.Handler(okHandler), "Bearer "+as.MintOpaque(oauthtest.Claims{"aud": "https://another-api.example"})); w.Code != 401 {
+		t.Fatalf("another audience: %d", w.Code)
+	}
+	calls, results, _ := rec.upstream()
+	last := len(calls) - 1
+	if calls[last].Kind != tokenguard.UpstreamIntrospection || results[last].Status != 200 || !results[last].Active || results[last].Err == nil {
+		t.Fatalf("refused answer reported as %+v %+v", calls[last], results[last])
+	}
+}

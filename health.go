@@ -46,8 +46,9 @@ const (
 type IssuerHealth struct {
 	Issuer string
 	Keys   KeyState
-	// KeysAge is how long ago the key set in use was fetched; zero for
-	// KeysMissing and KeysNone.
+	// KeysAge is how long ago the key set in use was fetched; for
+	// KeysMissing, how long ago the last good one was (zero when there
+	// never was one); zero for KeysNone.
 	KeysAge time.Duration
 	// LastError is the last key-set refresh's error, "" when it
 	// succeeded; it names URLs, never a token.
@@ -88,6 +89,9 @@ func (g *Guard) Health() Health {
 			switch {
 			case iss.keys.Usable(now) != nil:
 				ih.Keys = KeysMissing
+				if at := iss.keys.FetchedAt(); !at.IsZero() {
+					ih.KeysAge = now.Sub(at) // the set too old to vouch
+				}
 			case iss.keys.LastError() != nil:
 				ih.Keys, ih.KeysAge = KeysStale, now.Sub(iss.keys.FetchedAt())
 			default:

@@ -379,7 +379,7 @@ const probeTTL = time.Minute
 
 // requestsWork reports whether the endpoint answers a well-formed request
 // now, probing at most once per probeTTL.
-func (in *introspector) requestsWork(ctx context.Context) bool {
+func (in *introspector) requestsWork(ctx context.Context, g *Guard) bool {
 	p := &in.limits.probe
 	now := in.now()
 	p.mu.Lock()
@@ -393,7 +393,9 @@ func (in *introspector) requestsWork(ctx context.Context) bool {
 		b := make([]byte, 32)
 		_, _ = crand.Read(b)
 		in.shared.calls.Add(1)
-		_, err := in.client.Introspect(ctx, "tokenguard-probe-"+base64.RawURLEncoding.EncodeToString(b))
+		octx, done := g.upstream(ctx, UpstreamCall{Kind: UpstreamIntrospection, Issuer: in.issuer, URL: in.endpoint, Trigger: "probe"})
+		res, err := in.client.Introspect(octx, "tokenguard-probe-"+base64.RawURLEncoding.EncodeToString(b))
+		done(UpstreamResult{Status: statusOf(err), Err: err, Active: err == nil && res != nil && res.Active})
 		var ue *introspect.UpstreamError
 		works := !errors.As(err, &ue)
 		p.mu.Lock()
@@ -634,9 +636,9 @@ func (in *introspector) call(ctx context.Context, g *Guard, key, hash, token str
 	in.shared.calls.Add(1)
 	octx, done := g.upstream(ctx, UpstreamCall{Kind: UpstreamIntrospection, Issuer: in.issuer, URL: in.endpoint})
 	res, err := in.client.Introspect(octx, token)
-	done(UpstreamResult{Status: statusOf(err), Err: err, Active: err == nil && res != nil && res.Active})
+	done(UpstreamResult{Status: statusOf(err), Err: err, Active: err == nil && res != nil && res.Active || errors.As(err, new(*introspect.TokenError))})
 	var ue *introspect.UpstreamError
-	if errors.As(err, &ue) && ue.StatusCode == 400 && in.requestsWork(ctx) {
+	if errors.As(err, &ue) && ue.StatusCode == 400 && in.requestsWork(ctx, g) {
 		// The endpoint answers a well-formed request, so this 400 is
 		// about the token: a verdict, cached, and not a client's way to
 		// make us answer 503 at will.
