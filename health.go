@@ -45,6 +45,9 @@ const (
 // IssuerHealth is one trusted issuer's state.
 type IssuerHealth struct {
 	Issuer string
+	// Pattern is the Config.Issuers pattern a tenant matched; "" for an
+	// exact issuer.
+	Pattern string
 	Keys   KeyState
 	// KeysAge is how long ago the key set in use was fetched; for
 	// KeysMissing, how long ago the last good one was (zero when there
@@ -65,9 +68,14 @@ type Health struct {
 	Ready bool
 	// Err says why the Guard is not ready; nil when it is.
 	Err error
-	// Issuers are the exact trusted issuers, sorted (pattern tenants come
-	// and go, and are not listed).
+	// Issuers are the exact trusted issuers, sorted.
 	Issuers []IssuerHealth
+	// Tenants are the issuers Config.Issuers patterns matched that are
+	// in use now (discovered, and not yet evicted: at most
+	// MaxPatternIssuers), sorted, each with its Pattern. They come and go
+	// with the tokens that name them, so they do not decide Ready: one
+	// tenant's server down is no reason to take the API out of service.
+	Tenants []IssuerHealth
 }
 
 // Health reports the state of each trusted issuer's key set and
@@ -83,38 +91,60 @@ func (g *Guard) Health() Health {
 	h := Health{Ready: true}
 	var down []string
 	for _, id := range g.issuerOrder {
-		iss := g.issuers[id]
-		ih := IssuerHealth{Issuer: id, Keys: KeysNone, Introspection: IntrospectionOff}
-		if iss.keys != nil {
-			switch {
-			case iss.keys.Usable(now) != nil:
-				ih.Keys = KeysMissing
-				if at := iss.keys.FetchedAt(); !at.IsZero() {
-					ih.KeysAge = now.Sub(at) // the set too old to vouch
-				}
-			case iss.keys.LastError() != nil:
-				ih.Keys, ih.KeysAge = KeysStale, now.Sub(iss.keys.FetchedAt())
-			default:
-				ih.Keys, ih.KeysAge = KeysFresh, now.Sub(iss.keys.FetchedAt())
-			}
-			if err := iss.keys.LastError(); err != nil {
-				ih.LastError = err.Error()
-			}
-		}
-		if iss.intro != nil {
-			ih.Introspection = iss.intro.state(now)
-		}
+		ih := g.issuers[id].health(now)
 		if ih.Keys != KeysFresh && ih.Keys != KeysStale && ih.Introspection != IntrospectionOK {
 			down = append(down, id)
 		}
 		h.Issuers = append(h.Issuers, ih)
 	}
 	slices.SortFunc(h.Issuers, func(a, b IssuerHealth) int { return strings.Compare(a.Issuer, b.Issuer) })
+	if d := g.dynamic; d != nil {
+		for _, id := range d.live.Keys() {
+			iss, ok := d.live.Peek(id)
+			if !ok {
+				continue // evicted meanwhile
+			}
+			ih := iss.health(now)
+			for _, p := range d.patterns {
+				if p.match(id) {
+					ih.Pattern = p.spec.id
+					break
+				}
+			}
+			h.Tenants = append(h.Tenants, ih)
+		}
+		slices.SortFunc(h.Tenants, func(a, b IssuerHealth) int { return strings.Compare(a.Issuer, b.Issuer) })
+	}
 	if len(down) > 0 {
 		h.Ready = false
 		h.Err = errors.Join(ErrUnavailable, errors.New("tokenguard: no keys and no introspection for "+strings.Join(down, ", ")))
 	}
 	return h
+}
+
+// health is iss's state at now.
+func (iss *issuer) health(now time.Time) IssuerHealth {
+	ih := IssuerHealth{Issuer: iss.id, Keys: KeysNone, Introspection: IntrospectionOff}
+	if iss.keys != nil {
+		switch {
+		case iss.keys.Usable(now) != nil:
+			ih.Keys = KeysMissing
+			if at := iss.keys.FetchedAt(); !at.IsZero() {
+				ih.KeysAge = now.Sub(at) // the set too old to vouch
+			}
+		case iss.keys.LastError() != nil:
+			ih.Keys, ih.KeysAge = KeysStale, now.Sub(iss.keys.FetchedAt())
+		default:
+			ih.Keys, ih.KeysAge = KeysFresh, now.Sub(iss.keys.FetchedAt())
+		}
+		if err := iss.keys.LastError(); err != nil {
+			ih.LastError = err.Error()
+		}
+	}
+	if iss.intro != nil {
+		ih.Introspection = iss.intro.state(now)
+	}
+	return ih
 }
 
 // state is the introspection endpoint's state at now.

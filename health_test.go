@@ -60,3 +60,48 @@ func TestHealth(t *testing.T) {
 		t.Errorf("starting: %+v", h)
 	}
 }
+
+// The tenants of a pattern in use are listed with their pattern, and a
+// tenant without keys does not make the Guard unready.
+func TestHealthListsTenants(t *testing.T) {
+	ts := newTenantServer(t)
+	pattern := ts.URL + "/t/*"
+	clock := newFakeClock()
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuers:           []tokenguard.TrustedIssuer{{Issuer: pattern, Audience: "https://api.example"}},
+		InsecureAllowHTTP: true,
+		Now:               clock.Now,
+		MaxKeyStaleness:   time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if h := g.Health(); !h.Ready || len(h.Tenants) != 0 {
+		t.Fatalf("before any token: %+v", h)
+	}
+	h := g.Handler(http.NotFoundHandler())
+	for _, tenant := range []string{"beta", "acme"} {
+		if w := call(h, "Bearer "+ts.token(tenant)); w.Code != 404 {
+			t.Fatalf("%s: %d", tenant, w.Code)
+		}
+	}
+	call(h, "Bearer "+ts.token("missing-one")) // not discovered: not listed
+	got := g.Health()
+	if !got.Ready || len(got.Tenants) != 2 {
+		t.Fatalf("health %+v", got)
+	}
+	for i, tenant := range []string{"acme", "beta"} {
+		ih := got.Tenants[i]
+		if ih.Issuer != ts.URL+"/t/"+tenant || ih.Pattern != pattern || ih.Keys != tokenguard.KeysFresh || ih.KeysAge < 0 || ih.Introspection != tokenguard.IntrospectionOff {
+			t.Errorf("tenant %d: %+v", i, ih)
+		}
+	}
+	// Past MaxKeyStaleness the tenants' keys are missing (their tokens
+	// get 503), with the age of the last good set; the Guard stays ready.
+	clock.Advance(2 * time.Hour)
+	got = g.Health()
+	if !got.Ready || len(got.Tenants) != 2 || got.Tenants[0].Keys != tokenguard.KeysMissing || got.Tenants[0].KeysAge < 2*time.Hour {
+		t.Fatalf("stale tenants: %+v", got)
+	}
+}

@@ -33,9 +33,9 @@ type Options struct {
 	// issuer multiplies their series; a Guard whose Config.Issuers has a
 	// pattern (one issuer per tenant) can trust thousands, so set it
 	// there. Spans keep the issuer (a span is one call, not a series), and
-	// so does tokenguard.jwks.age, which Guard.Health reports for the
-	// exact issuers of the configuration only. This defaults to false:
-	// the issuer is recorded.
+	// so does tokenguard.jwks.age, which then covers the exact issuers of
+	// the configuration only, not the tenants (Guard.Health's Tenants).
+	// This defaults to false: the issuer is recorded.
 	SkipIssuerAttribute bool
 	// DecisionEvents adds an event named "tokenguard.decision", with the
 	// attributes of tokenguard.decisions, to the span in the request's

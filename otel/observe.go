@@ -45,8 +45,15 @@ func (in *Instrumentation) Observe(g *tokenguard.Guard) (unregister func() error
 		o.ObserveInt64(in.cacheEntries, int64(ic.Entries), introspectCache)
 		o.ObserveInt64(in.cacheEntries, int64(tc.RefusedEntries), refusedCache)
 		o.ObserveInt64(in.introspectionCalls, ic.Calls)
-		for _, ih := range g.Health().Issuers {
-			if ih.Keys == tokenguard.KeysFresh || ih.Keys == tokenguard.KeysStale {
+		h := g.Health()
+		sets := h.Issuers
+		if !in.skipIssuer {
+			// The tenants of patterns too, unless their number is why the
+			// issuer is left off.
+			sets = append(sets, h.Tenants...)
+		}
+		for _, ih := range sets {
+			if ih.Keys != tokenguard.KeysNone && ih.KeysAge > 0 {
 				o.ObserveFloat64(in.jwksAge, ih.KeysAge.Seconds(),
 					metric.WithAttributeSet(attribute.NewSet(keyIssuer.String(ih.Issuer))))
 			}

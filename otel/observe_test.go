@@ -108,12 +108,13 @@ func TestObserveStaleKeysAndEvictions(t *testing.T) {
 	wantPoints(t, ms, "tokenguard.cache.evictions", map[string]float64{cache("jwt", ""): 1, cache("introspection", ""): 0})
 	wantPoints(t, ms, "tokenguard.cache.entry.count", map[string]float64{cache("jwt", ""): 2, cache("introspection", ""): 0, cache("refused", ""): 0})
 
-	// Past MaxKeyStaleness the set is missing: no age (Health has none).
+	// Past MaxKeyStaleness the set is missing: its age keeps growing (the
+	// last good set's), which is what an alert on the age needs.
 	e.clock.Advance(24 * time.Hour)
 	if hs := e.g.Health().Issuers; len(hs) != 1 || hs[0].Keys != tokenguard.KeysMissing {
 		t.Fatalf("health %+v", hs)
 	}
-	wantPoints(t, e.collect(t), "tokenguard.jwks.age", nil)
+	wantPoints(t, e.collect(t), "tokenguard.jwks.age", map[string]float64{set("tokenguard.issuer", e.as.Issuer): 3600 + 24*3600})
 }
 
 // Two Guards observed by one Instrumentation add their counts up.
