@@ -48,7 +48,7 @@ type IssuerHealth struct {
 	// Pattern is the Config.Issuers pattern a tenant matched; "" for an
 	// exact issuer.
 	Pattern string
-	Keys   KeyState
+	Keys    KeyState
 	// KeysAge is how long ago the key set in use was fetched; for
 	// KeysMissing, how long ago the last good one was (zero when there
 	// never was one); zero for KeysNone.
