@@ -34,3 +34,25 @@ func ExampleDPoPConfig() {
 	// Output:
 	// 401 2
 }
+
+// Refuse gives an adapter that answers in another protocol (gRPC, a
+// WebSocket close) everything WriteError would send: the status and the
+// header fields, every challenge in order.
+func ExampleGuard_Refuse() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	cfg := as.GuardConfig()
+	cfg.DPoP = tokenguard.DPoPConfig{Mode: tokenguard.DPoPAllowed, Origin: "https://api.example.com"}
+	g, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	r := httptest.NewRequest("POST", "/orders.v1.Orders/Create", nil) // a gRPC call, as a request
+	_, err = g.Authenticate(r)
+	e, h := g.Refuse(r, err)
+	fmt.Println(e.Status, e.Reason == tokenguard.ReasonTokenMissing, len(h.Values("WWW-Authenticate")), h.Get("Cache-Control"))
+	// Output:
+	// 401 true 2 no-store
+}

@@ -334,3 +334,41 @@ func ExampleServer_BearerClient() {
 	// 200 hello alice
 	// 401 {"error_description":"bearer token required"}
 }
+
+// A DPoP client's key binds a token to it (cnf.jkt); DPoPClient then
+// sends that token with a fresh proof per request and follows the
+// Guard's nonces, as a real DPoP client does.
+func ExampleNewDPoPKey() {
+	as := oauthtest.NewServer(oauthtest.Options{})
+	defer as.Close()
+	var g *tokenguard.Guard
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := tokenguard.PrincipalFrom(r.Context())
+			fmt.Fprintf(w, "hello %s, bound to %s", p.Subject, p.Binding.JKT[:8])
+		})).ServeHTTP(w, r)
+	}))
+	defer api.Close()
+	cfg := as.GuardConfig()
+	cfg.DPoP = tokenguard.DPoPConfig{Mode: tokenguard.DPoPRequired, Origin: api.URL, NonceKey: []byte("a 32-byte key for DPoP nonces!!!")}
+	g, err := tokenguard.New(context.Background(), cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer g.Close()
+
+	key := oauthtest.NewDPoPKey("ES256")
+	token := as.Mint(key.Bind(oauthtest.Claims{"sub": "alice"}))
+	for _, c := range []*http.Client{as.DPoPClient(key, token), as.BearerClient(token)} {
+		resp, err := c.Get(api.URL + "/hello")
+		if err != nil {
+			panic(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, strings.TrimSpace(string(body)) == "hello alice, bound to "+key.Thumbprint()[:8])
+	}
+	// Output:
+	// 200 true
+	// 401 false
+}
