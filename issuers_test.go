@@ -193,3 +193,29 @@ func TestPerIssuerIntrospection(t *testing.T) {
 		t.Error("Introspect on without introspection configured: accepted")
 	}
 }
+
+// A pattern's "*" stands for a bounded label: a token naming a longer
+// one is from an untrusted issuer, and nothing is fetched for it.
+func TestAttackPatternLabelIsBounded(t *testing.T) {
+	ts := newTenantServer(t)
+	g, err := tokenguard.New(context.Background(), tokenguard.Config{
+		Issuers:           []tokenguard.TrustedIssuer{{Issuer: ts.URL + "/t/*", Audience: "https://api.example"}},
+		InsecureAllowHTTP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	h := g.Handler(http.NotFoundHandler())
+	if w := call(h, "Bearer "+ts.token(strings.Repeat("a", 128))); w.Code != 404 {
+		t.Fatalf("a 128-character tenant: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	before := ts.discovery.Load()
+	w := call(h, "Bearer "+ts.token(strings.Repeat("a", 129)))
+	if w.Code != 401 || !strings.Contains(w.Header().Get("WWW-Authenticate"), "untrusted issuer") {
+		t.Fatalf("a 129-character tenant: %d %s", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	if n := ts.discovery.Load() - before; n != 0 {
+		t.Fatalf("a 129-character tenant caused %d discovery requests", n)
+	}
+}

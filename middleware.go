@@ -59,7 +59,19 @@ func (g *Guard) Authorize(r *http.Request, scopes ...string) (*Principal, error)
 // sendNonce gives an accepted DPoP request the current nonce, so that the
 // client moves to it before the one it used expires (RFC 9449 §8.2).
 func (g *Guard) sendNonce(w http.ResponseWriter, r *http.Request) {
-	if n := g.DPoPNonce(); n != "" && usesDPoP(r) {
+	if n := g.AcceptedNonce(r); n != "" {
 		w.Header().Set("DPoP-Nonce", n)
 	}
+}
+
+// AcceptedNonce is the DPoP-Nonce to send with the answer to r once it is
+// accepted: the current nonce when r used the DPoP scheme and the Guard
+// issues nonces (Config.DPoP.NonceKey), else "". Handler, Optional and
+// Require send it; adapters that answer themselves send it too, so that
+// clients move to a new nonce before theirs expires (RFC 9449 §8.2).
+func (g *Guard) AcceptedNonce(r *http.Request) string {
+	if n := g.DPoPNonce(); n != "" && usesDPoP(r) {
+		return n
+	}
+	return ""
 }

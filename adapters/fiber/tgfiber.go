@@ -3,7 +3,6 @@ package tgfiber
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -150,10 +149,8 @@ func store(c fiber.Ctx, g *tokenguard.Guard, r *http.Request, p *tokenguard.Prin
 	if cur, _ := tokenguard.PrincipalFrom(ctx); cur == p {
 		return
 	}
-	if n := g.DPoPNonce(); n != "" {
-		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "DPoP") {
-			c.Set("DPoP-Nonce", n)
-		}
+	if n := g.AcceptedNonce(r); n != "" {
+		c.Set("DPoP-Nonce", n)
 	}
 	c.SetContext(tokenguard.WithPrincipal(ctx, p))
 }

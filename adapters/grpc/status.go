@@ -98,11 +98,7 @@ func refusalMD(g *tokenguard.Guard, r *http.Request, err error) metadata.MD {
 // nonces (RFC 9449 §8.2: the client moves to it before the one it used
 // expires), as Guard.Handler sends DPoP-Nonce; nil otherwise.
 func acceptedMD(g *tokenguard.Guard, r *http.Request) metadata.MD {
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "DPoP") {
-		return nil
-	}
-	if n := g.DPoPNonce(); n != "" {
+	if n := g.AcceptedNonce(r); n != "" {
 		return metadata.Pairs(mdDPoPNonce, n)
 	}
 	return nil
